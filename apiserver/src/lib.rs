@@ -1,0 +1,188 @@
+//! The ferrokube API server. See `ARCHITECTURE.md` for the map.
+//!
+//! Start-up is a small DAG: open storage → start the watch cache → serve →
+//! (cache ready) → create bootstrap objects → ready.
+
+pub mod allocator;
+pub mod bootstrap;
+pub mod cache;
+pub mod codec;
+pub mod config;
+pub mod discovery;
+mod disruption;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod registry;
+pub mod request;
+pub mod server;
+pub mod state;
+pub mod strategy;
+pub mod table;
+pub mod version;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::task::JoinHandle;
+
+use crate::allocator::Allocators;
+use crate::cache::WatchCache;
+use crate::config::{Options, StorageBackend};
+use crate::registry::Registry;
+use crate::server::StartupGate;
+use crate::state::{AppState, Clock, Limits, SharedState, SystemClock};
+use storage::DynStore;
+
+/// What `build` needs besides the store.
+pub struct BuildOptions {
+    pub root: String,
+    pub allocators: Allocators,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    pub advertise: bootstrap::Advertise,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            root: "/registry".into(),
+            allocators: Allocators::default(),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            advertise: bootstrap::Advertise { address: "127.0.0.1".into(), port: 6443 },
+        }
+    }
+}
+
+/// A built server: the router to serve and the tasks keeping it alive.
+pub struct Built {
+    pub router: Router,
+    pub state: SharedState,
+    pub startup: Arc<StartupGate>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Built {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Wire everything together over `store`; starts the watch cache and, once
+/// it is loaded, the bootstrap objects.
+pub fn build(store: DynStore, opts: BuildOptions) -> Built {
+    let registry = Arc::new(Registry::builtin());
+    let cache = WatchCache::new(registry.clone(), opts.root.clone());
+    let state: SharedState = Arc::new(AppState {
+        discovery: discovery::Discovery::build(&registry),
+        openapi: openapi::OpenApi::build(&registry),
+        registry,
+        store: store.clone(),
+        cache: cache.clone(),
+        root: opts.root,
+        metrics: metrics::Metrics::default(),
+        allocators: opts.allocators,
+        clock: opts.clock,
+        limits: opts.limits,
+    });
+    let startup = Arc::new(StartupGate::default());
+    let router = server::router(state.clone(), startup.clone());
+    let cache_task = tokio::spawn(cache.clone().run(store));
+    let bootstrap_task = {
+        let router = router.clone();
+        let startup = startup.clone();
+        let cache = cache.clone();
+        let first_ip = state.allocators.first_ip().to_string();
+        let advertise = opts.advertise;
+        tokio::spawn(async move {
+            while !cache.is_ready() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            loop {
+                match bootstrap::run(&router, &first_ip, &advertise).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bootstrap objects not created yet; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            startup.done();
+            tracing::info!("bootstrap objects ready");
+        })
+    };
+    Built { router, state, startup, tasks: vec![cache_task, bootstrap_task] }
+}
+
+/// Open the configured storage backend.
+pub async fn open_store(options: &Options) -> anyhow::Result<DynStore> {
+    match options.storage_backend {
+        StorageBackend::Embedded => {
+            std::fs::create_dir_all(&options.data_dir)
+                .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
+            let path = options.data_dir.join("store.redb");
+            let store = storage::embedded::EmbeddedStore::open(&path, storage::embedded::EmbeddedConfig::default())
+                .with_context(|| format!("opening the embedded store at {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        StorageBackend::Etcd3 => {
+            let store = storage::etcd::EtcdStore::connect(&options.etcd_servers, storage::etcd::EtcdConfig::default())
+                .await
+                .with_context(|| format!("connecting to etcd at {}", options.etcd_servers.join(",")))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Run the API server until SIGINT/SIGTERM.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let store = open_store(&options).await?;
+    let (min, max) = options.node_port_range().map_err(anyhow::Error::msg)?;
+    let mut allocators = Allocators::default().with_service_cidr(&options.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
+    allocators.node_port_min = min;
+    allocators.node_port_max = max;
+    let advertise = options.advertise_address.unwrap_or(options.bind_address);
+    let built = build(
+        store,
+        BuildOptions {
+            root: options.etcd_prefix.trim_end_matches('/').to_string(),
+            allocators,
+            limits: Limits { max_body_bytes: options.max_request_body_bytes, ..Limits::default() },
+            clock: Arc::new(SystemClock),
+            advertise: bootstrap::Advertise { address: advertise.to_string(), port: options.port },
+        },
+    );
+    let addr = std::net::SocketAddr::new(options.bind_address, options.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(%addr, "serving the Kubernetes API over plain HTTP");
+    axum::serve(listener, built.router.clone()).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,234 @@
+//! On-disk layout of the embedded store: table definitions, the log record
+//! encoding, the format version, and opening/initialising a database file.
+//!
+//! Tables (all in one redb file):
+//!
+//! | table     | key               | value                     | holds |
+//! |-----------|-------------------|---------------------------|-------|
+//! | `meta`    | `&str`            | `i64`                     | `format_version`, `revision`, `compacted` |
+//! | `log`     | `i64` revision    | encoded [`Record`]        | one entry per write (the only copy of values) |
+//! | `index`   | `(&str, i64)`     | `()`                      | (key, revision) of every retained version |
+//! | `current` | `&str`            | `(i64, i64)`              | live keys: (create_revision, mod_revision) |
+//!
+//! The value of a live key is `log[current[key].1]`. Past revisions are read
+//! through `index`; watches replay `log`.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::error::{internal, Ctx};
+use crate::{KeyValue, Result, Revision, StorageError};
+
+/// Bump when the layout or the record encoding changes.
+pub const FORMAT_VERSION: i64 = 1;
+
+pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+pub const LOG: TableDefinition<i64, &[u8]> = TableDefinition::new("log");
+pub const INDEX: TableDefinition<(&str, i64), ()> = TableDefinition::new("index");
+pub const CURRENT: TableDefinition<&str, (i64, i64)> = TableDefinition::new("current");
+
+pub const META_FORMAT_VERSION: &str = "format_version";
+pub const META_REVISION: &str = "revision";
+pub const META_COMPACTED: &str = "compacted";
+
+/// What a log entry did to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Put,
+    Delete,
+}
+
+/// One entry of the revision log.
+///
+/// Encoding: `kind: u8 | create_revision: i64 LE | prev_revision: i64 LE |
+/// key_len: u32 LE | key | value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: Kind,
+    pub key: String,
+    /// For a put: the key's create revision. For a delete: that of the deleted value.
+    pub create_revision: Revision,
+    /// Revision of the version this entry supersedes (0: none, i.e. a create).
+    pub prev_revision: Revision,
+    /// Empty for a delete.
+    pub value: Bytes,
+}
+
+const HEADER_LEN: usize = 1 + 8 + 8 + 4;
+
+impl Record {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let key_len = u32::try_from(self.key.len())
+            .map_err(|_| internal(format!("key of {} bytes is too long", self.key.len())))?;
+        let mut out = Vec::with_capacity(HEADER_LEN + self.key.len() + self.value.len());
+        out.push(match self.kind {
+            Kind::Put => 1,
+            Kind::Delete => 2,
+        });
+        out.extend_from_slice(&self.create_revision.to_le_bytes());
+        out.extend_from_slice(&self.prev_revision.to_le_bytes());
+        out.extend_from_slice(&key_len.to_le_bytes());
+        out.extend_from_slice(self.key.as_bytes());
+        out.extend_from_slice(&self.value);
+        Ok(out)
+    }
+
+    pub fn decode(revision: Revision, data: &[u8]) -> Result<Record> {
+        let corrupt = |what: &str| internal(format!("corrupt log record at revision {revision}: {what}"));
+        if data.len() < HEADER_LEN {
+            return Err(corrupt("too short"));
+        }
+        let kind = match data[0] {
+            1 => Kind::Put,
+            2 => Kind::Delete,
+            other => return Err(corrupt(&format!("unknown kind {other}"))),
+        };
+        let i64_at = |at: usize| -> Result<i64> {
+            let bytes: [u8; 8] = data[at..at + 8].try_into().map_err(|_| corrupt("bad i64"))?;
+            Ok(i64::from_le_bytes(bytes))
+        };
+        let create_revision = i64_at(1)?;
+        let prev_revision = i64_at(9)?;
+        let len_bytes: [u8; 4] = data[17..21].try_into().map_err(|_| corrupt("bad key length"))?;
+        let key_end = HEADER_LEN + u32::from_le_bytes(len_bytes) as usize;
+        if data.len() < key_end {
+            return Err(corrupt("key overruns record"));
+        }
+        let key = std::str::from_utf8(&data[HEADER_LEN..key_end])
+            .map_err(|_| corrupt("key is not UTF-8"))?
+            .to_owned();
+        Ok(Record {
+            kind,
+            key,
+            create_revision,
+            prev_revision,
+            value: Bytes::copy_from_slice(&data[key_end..]),
+        })
+    }
+
+    /// The key-value this (put) record wrote at `revision`.
+    pub fn into_kv(self, revision: Revision) -> KeyValue {
+        KeyValue {
+            key: self.key,
+            value: self.value,
+            create_revision: self.create_revision,
+            mod_revision: revision,
+        }
+    }
+}
+
+/// The persisted counters, loaded at open.
+#[derive(Debug, Clone, Copy)]
+pub struct Counters {
+    pub revision: Revision,
+    pub compacted: Revision,
+}
+
+/// Open (or create) the database file and check / initialise its format.
+pub fn open_database(path: &Path) -> Result<(Database, Counters)> {
+    let db = Database::builder()
+        .create(path)
+        .map_err(|e| StorageError::Unavailable(format!("opening {}: {e}", path.display())))?;
+    let counters = init_or_check(&db)?;
+    Ok((db, counters))
+}
+
+fn init_or_check(db: &Database) -> Result<Counters> {
+    {
+        let read = db.begin_read().ctx("begin read")?;
+        match read.open_table(META) {
+            Ok(meta) => {
+                if meta.get(META_FORMAT_VERSION).ctx("read format version")?.is_some() {
+                    return load_counters(&meta);
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(internal(format!("open meta table: {e}"))),
+        }
+    }
+    // A fresh file: create every table and write the meta rows in one commit.
+    let txn = db.begin_write().ctx("begin write")?;
+    {
+        let log = txn.open_table(LOG).ctx("open log")?;
+        if log.len().ctx("log length")? != 0 {
+            return Err(internal("database has a log but no format version".to_owned()));
+        }
+        txn.open_table(INDEX).ctx("open index")?;
+        txn.open_table(CURRENT).ctx("open current")?;
+        let mut meta = txn.open_table(META).ctx("open meta")?;
+        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION).ctx("write format version")?;
+        meta.insert(META_REVISION, 0).ctx("write revision")?;
+        meta.insert(META_COMPACTED, 0).ctx("write compacted")?;
+    }
+    txn.commit().ctx("commit initial layout")?;
+    Ok(Counters { revision: 0, compacted: 0 })
+}
+
+fn load_counters(meta: &impl ReadableTable<&'static str, i64>) -> Result<Counters> {
+    let get = |name: &str| -> Result<i64> {
+        Ok(meta.get(name).ctx("read meta")?.map(|v| v.value()).unwrap_or(0))
+    };
+    let version = get(META_FORMAT_VERSION)?;
+    if version != FORMAT_VERSION {
+        return Err(internal(format!(
+            "unsupported on-disk format version {version} (this build reads {FORMAT_VERSION})"
+        )));
+    }
+    Ok(Counters { revision: get(META_REVISION)?, compacted: get(META_COMPACTED)? })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn record_round_trips() {
+        let cases = [
+            Record {
+                kind: Kind::Put,
+                key: "/a/b".into(),
+                create_revision: 3,
+                prev_revision: 7,
+                value: Bytes::from_static(b"hello"),
+            },
+            Record {
+                kind: Kind::Delete,
+                key: "".into(),
+                create_revision: 1,
+                prev_revision: 0,
+                value: Bytes::new(),
+            },
+            Record {
+                kind: Kind::Put,
+                key: "ключ\0x".into(),
+                create_revision: i64::MAX,
+                prev_revision: -1,
+                value: Bytes::from(vec![0u8; 1000]),
+            },
+        ];
+        for record in cases {
+            let bytes = record.encode().unwrap();
+            assert_eq!(Record::decode(9, &bytes).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn decode_rejects_garbage() {
+        assert!(Record::decode(1, b"").is_err());
+        assert!(Record::decode(1, &[9; 30]).is_err());
+        let mut bytes = Record {
+            kind: Kind::Put,
+            key: "abc".into(),
+            create_revision: 1,
+            prev_revision: 0,
+            value: Bytes::new(),
+        }
+        .encode()
+        .unwrap();
+        bytes.truncate(22);
+        assert!(Record::decode(1, &bytes).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write goes through one channel to this thread. It takes the first
+//! request, then whatever else is already queued (up to `max_batch`), applies
+//! them in order in ONE redb write transaction (each write still gets its own
+//! revision), commits with immediate durability (one fsync for the batch),
+//! publishes the batch's watch events, and only then answers the callers. A
+//! write is therefore never acknowledged before it is on disk, and a crash
+//! mid-commit leaves the previous commit intact (redb's commit is atomic).
+//!
+//! It runs on a dedicated OS thread (redb is blocking), so async callers never
+//! block a runtime worker; reads do not go through here at all.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redb::{Database, Durability, ReadableDatabase};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, debug_span, warn};
+
+use super::apply::{apply, BatchState, Op, Verdict, WriteTables};
+use super::compaction::{self, AutoCompactor};
+use super::error::Ctx;
+use super::schema::{META, META_COMPACTED, META_REVISION};
+use super::{EventBatch, Shared};
+use crate::{Result, Revision, StorageError};
+
+/// One write waiting for the writer.
+pub struct Request {
+    pub op: Op,
+    pub reply: oneshot::Sender<Verdict>,
+}
+
+pub struct Writer {
+    pub db: Arc<Database>,
+    pub requests: mpsc::Receiver<Request>,
+    pub events: broadcast::Sender<EventBatch>,
+    pub shared: Arc<Shared>,
+    pub max_batch: usize,
+    pub auto: AutoCompactor,
+    /// Last committed revision and compaction point.
+    pub revision: Revision,
+    pub compacted: Revision,
+}
+
+impl Writer {
+    /// Serve requests until every sender is gone.
+    pub fn run(mut self) {
+        let max_batch = self.max_batch.max(1);
+        let mut batch = Vec::with_capacity(max_batch);
+        while let Some(first) = self.requests.blocking_recv() {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match self.requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(&mut batch);
+            self.auto_compact();
+        }
+        debug!("storage writer stopped");
+    }
+
+    fn commit_batch(&mut self, batch: &mut Vec<Request>) {
+        let span = debug_span!("commit_batch", size = batch.len(), after = self.revision);
+        let _enter = span.enter();
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|r| (r.op, r.reply)).unzip();
+        let mut state = BatchState { revision: self.revision, compacted: self.compacted, events: Vec::new() };
+        match self.apply_and_commit(ops, &mut state) {
+            Ok(verdicts) => {
+                self.advance(state.revision, state.compacted);
+                if !state.events.is_empty() {
+                    // No receivers is fine: nobody watches.
+                    let _ = self.events.send(Arc::from(state.events));
+                }
+                for (reply, verdict) in replies.into_iter().zip(verdicts) {
+                    // The caller may have given up waiting; the write stands.
+                    let _ = reply.send(verdict);
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "group commit failed; failing every write of the batch");
+                self.reload_counters();
+                for reply in replies {
+                    let _ = reply.send(Err(StorageError::Unavailable(format!("write failed: {e}"))));
+                }
+            }
+        }
+    }
+
+    /// One transaction for the whole batch; a storage error aborts all of it.
+    fn apply_and_commit(&self, ops: Vec<Op>, state: &mut BatchState) -> Result<Vec<Verdict>> {
+        let mut txn = self.db.begin_write().ctx("begin write")?;
+        txn.set_durability(Durability::Immediate).ctx("set durability")?;
+        let verdicts = {
+            let mut tables = WriteTables::open(&txn)?;
+            let mut verdicts = Vec::with_capacity(ops.len());
+            for op in ops {
+                verdicts.push(apply(&mut tables, state, op)?);
+            }
+            tables.save_counters(state)?;
+            verdicts
+        };
+        txn.commit().ctx("commit")?;
+        Ok(verdicts)
+    }
+
+    fn advance(&mut self, revision: Revision, compacted: Revision) {
+        self.revision = revision;
+        self.compacted = compacted;
+        self.shared.revision.store(revision, Ordering::Release);
+        self.shared.compacted.store(compacted, Ordering::Release);
+    }
+
+    /// After a failed commit, trust only what is on disk.
+    fn reload_counters(&mut self) {
+        let loaded = (|| -> Result<(Revision, Revision)> {
+            let txn = self.db.begin_read().ctx("begin read")?;
+            let meta = txn.open_table(META).ctx("open meta")?;
+            let get = |name: &str| -> Result<i64> {
+                Ok(meta.get(name).ctx("read meta")?.map(|v| v.value()).unwrap_or(0))
+            };
+            Ok((get(META_REVISION)?, get(META_COMPACTED)?))
+        })();
+        match loaded {
+            Ok((revision, compacted)) => self.advance(revision, compacted),
+            Err(e) => warn!(error = %e, "could not reload counters after a failed commit"),
+        }
+    }
+
+    fn auto_compact(&mut self) {
+        let Some(target) = self.auto.target(Instant::now(), self.revision, self.compacted) else {
+            return;
+        };
+        let span = debug_span!("auto_compact", from = self.compacted, to = target);
+        let _enter = span.enter();
+        let mut state = BatchState { revision: self.revision, compacted: self.compacted, events: Vec::new() };
+        let result = (|| -> Result<usize> {
+            let mut txn = self.db.begin_write().ctx("begin write")?;
+            txn.set_durability(Durability::Immediate).ctx("set durability")?;
+            let removed = {
+                let mut tables = WriteTables::open(&txn)?;
+                let removed = compaction::compact(&mut tables, state.compacted, target)?;
+                state.compacted = target;
+                tables.save_counters(&state)?;
+                removed
+            };
+            txn.commit().ctx("commit compaction")?;
+            Ok(removed)
+        })();
+        match result {
+            Ok(removed) => {
+                debug!(removed, "compacted");
+                self.advance(state.revision, state.compacted);
+            }
+            Err(e) => warn!(error = %e, "automatic compaction failed"),
+        }
+    }
+}
