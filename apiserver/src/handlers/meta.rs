@@ -161,11 +161,9 @@ pub fn stamp_create(ctx: &Ctx, obj: &mut Value) {
     }
 }
 
-/// Metadata an update may not change is taken from `old`; generation bumps
-/// when the strategy says the change needs it.
-pub fn carry_update_meta(ctx: &Ctx, new: &mut Value, old: &Value) {
+/// Metadata an update may not change is taken from `old`.
+pub fn carry_update_meta(new: &mut Value, old: &Value) {
     let old_meta = meta(old).clone();
-    let bump = ctx.def.strategy.tracks_generation() && ctx.def.strategy.generation_changes(new, old);
     let m = meta_mut(new);
     for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName"] {
         match old_meta.get(key) {
@@ -178,12 +176,18 @@ pub fn carry_update_meta(ctx: &Ctx, new: &mut Value, old: &Value) {
         }
     }
     m.remove("selfLink");
-    if ctx.def.strategy.tracks_generation() {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
-        m.insert("generation".into(), json!(if bump { g + 1 } else { g }));
-    } else {
-        m.remove("generation");
+}
+
+/// `metadata.generation` after an update: bumped when the strategy says the
+/// (fully defaulted) change needs it.
+pub fn set_generation(ctx: &Ctx, new: &mut Value, old: &Value) {
+    if !ctx.def.strategy.tracks_generation() {
+        meta_mut(new).remove("generation");
+        return;
     }
+    let g = meta(old).get("generation").and_then(Value::as_i64).unwrap_or(1);
+    let bump = ctx.def.strategy.generation_changes(new, old);
+    meta_mut(new).insert("generation".into(), json!(if bump { g + 1 } else { g }));
 }
 
 /// Generic metadata validation: name, labels, annotations, finalizers.

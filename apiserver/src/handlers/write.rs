@@ -26,9 +26,11 @@ fn rand_index(n: usize) -> usize {
     (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
 }
 
-/// Creates may only go into namespaces that exist and are not terminating.
-pub fn check_namespace_lifecycle(ctx: &Ctx, namespace: &str) -> ApiResult<()> {
+/// Creates may only go into namespaces that exist and are not terminating
+/// (read from the watch cache once it has caught up with storage).
+pub async fn check_namespace_lifecycle(ctx: &Ctx, namespace: &str) -> ApiResult<()> {
     let Some(ns_def) = ctx.state.registry.get("", "v1", "namespaces") else { return Ok(()) };
+    super::read::await_fresh(ctx, super::read::Freshness::Consistent).await?;
     let key = ns_def.object_key(&ctx.state.root, None, namespace);
     match ctx.state.cache.get(ns_def, &key) {
         None => Err(ApiError::not_found("", "namespaces", namespace)),
@@ -50,10 +52,10 @@ pub fn check_namespace_lifecycle(ctx: &Ctx, namespace: &str) -> ApiResult<()> {
 
 /// Everything a create does before storing, shared with create-on-update,
 /// server-side apply and subresources that create.
-pub fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+pub async fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     meta::apply_namespace(ctx, obj)?;
     if let Some(ns) = ctx.namespace() {
-        check_namespace_lifecycle(ctx, ns)?;
+        check_namespace_lifecycle(ctx, ns).await?;
     }
     meta::stamp_create(ctx, obj);
     ctx.def.strategy.prepare_for_create(obj);
@@ -99,7 +101,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response> {
         if explicit.is_empty() && !generate.is_empty() {
             meta::meta_mut(&mut candidate).insert("name".into(), json!(generated_name(&generate)));
         }
-        prepare_create(&ctx, &mut candidate)?;
+        prepare_create(&ctx, &mut candidate).await?;
         match store_create(&ctx, candidate, dry_run).await {
             // A generated name collided: try another one.
             Err(e @ ApiError::AlreadyExists { .. }) if explicit.is_empty() && !generate.is_empty() && attempt < 7 => {
@@ -148,7 +150,7 @@ where
             if meta::body_resource_version(&obj)?.is_some() {
                 return Err(ctx.not_found(name));
             }
-            prepare_create(ctx, &mut obj)?;
+            prepare_create(ctx, &mut obj).await?;
             let created = store_create(ctx, obj, dry_run).await?;
             return Ok(Updated { object: created, created: true });
         };
@@ -220,9 +222,10 @@ fn prepare_update(ctx: &Ctx, kind: UpdateKind, new: &mut Value, old: &Value) -> 
     meta::apply_namespace(ctx, new)?;
     match kind {
         UpdateKind::Main => {
-            meta::carry_update_meta(ctx, new, old);
+            meta::carry_update_meta(new, old);
             ctx.def.strategy.prepare_for_update(new, old);
             ctx.def.strategy.default(new);
+            meta::set_generation(ctx, new, old);
             let mut errs = meta::validate_meta(&ctx.def, new);
             errs.extend(ctx.def.strategy.validate(new));
             errs.extend(ctx.def.strategy.validate_update(new, old));
@@ -234,7 +237,8 @@ fn prepare_update(ctx: &Ctx, kind: UpdateKind, new: &mut Value, old: &Value) -> 
             meta::invalid_if_any(&ctx.def, new, errs)
         }
         UpdateKind::Raw => {
-            meta::carry_update_meta(ctx, new, old);
+            meta::carry_update_meta(new, old);
+            meta::set_generation(ctx, new, old);
             Ok(())
         }
     }

@@ -116,7 +116,6 @@ pub fn pod_template(obj: &mut Value, path: &[&str]) {
             None => return,
         }
     }
-    set_default(cur, &["metadata", "creationTimestamp"], Value::Null);
     if let Some(spec) = cur.get_mut("spec").filter(|s| s.is_object()) {
         pod_spec(spec);
     }

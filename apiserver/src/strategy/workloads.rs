@@ -308,7 +308,6 @@ workload_strategy!(
         set_default(obj, &["spec", "suspend"], json!(false));
         set_default(obj, &["spec", "successfulJobsHistoryLimit"], json!(3));
         set_default(obj, &["spec", "failedJobsHistoryLimit"], json!(1));
-        set_default(obj, &["spec", "jobTemplate", "metadata", "creationTimestamp"], Value::Null);
         defaults::pod_template(obj, &["spec", "jobTemplate", "spec", "template"]);
     },
     validate = |obj| {

@@ -28,11 +28,15 @@ async fn main() {
     let store: DynStore = match backend {
         "etcd" => {
             let etcd = TestEtcd::start().unwrap();
-            let store = EtcdStore::connect(&[etcd.endpoint()], EtcdConfig::default()).await.unwrap();
+            let store = EtcdStore::connect(&[etcd.endpoint()], EtcdConfig::default())
+                .await
+                .unwrap();
             _etcd = Some(etcd);
             Arc::new(store)
         }
-        _ => Arc::new(EmbeddedStore::open(&dir.path().join("db.redb"), EmbeddedConfig::default()).unwrap()),
+        _ => Arc::new(
+            EmbeddedStore::open(&dir.path().join("db.redb"), EmbeddedConfig::default()).unwrap(),
+        ),
     };
 
     let value = Bytes::from(vec![b'x'; 1024]);
@@ -45,7 +49,10 @@ async fn main() {
                 for i in 0..writes {
                     let key = format!("/bench/{c}/{i}");
                     let kv = store.create(&key, value.clone()).await.unwrap();
-                    store.update(&key, value.clone(), kv.mod_revision).await.unwrap();
+                    store
+                        .update(&key, value.clone(), kv.mod_revision)
+                        .await
+                        .unwrap();
                 }
             })
         })

@@ -94,7 +94,12 @@ impl TestEtcd {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
         let stdin = guardian.stdin.take();
-        let mut etcd = TestEtcd { guardian, stdin, dir, endpoint: client_url };
+        let mut etcd = TestEtcd {
+            guardian,
+            stdin,
+            dir,
+            endpoint: client_url,
+        };
         etcd.wait_healthy(client_port)?;
         Ok(etcd)
     }
@@ -115,7 +120,10 @@ impl TestEtcd {
         let log = std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        Err(format!("etcd at {} did not become healthy; last log lines:\n{tail}", self.endpoint))
+        Err(format!(
+            "etcd at {} did not become healthy; last log lines:\n{tail}",
+            self.endpoint
+        ))
     }
 }
 
@@ -145,8 +153,12 @@ fn find_etcd() -> Result<PathBuf, String> {
 }
 
 fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("finding a free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("finding a free port: {e}"))
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 /// Whether etcd's `/health` endpoint says `"health":"true"`.

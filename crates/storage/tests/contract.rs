@@ -35,9 +35,16 @@ enum Keep {
 impl Ctx {
     async fn embedded() -> Ctx {
         let dir = tempfile::tempdir().unwrap();
-        let config = EmbeddedConfig { auto_compaction: AutoCompaction::Disabled, ..Default::default() };
+        let config = EmbeddedConfig {
+            auto_compaction: AutoCompaction::Disabled,
+            ..Default::default()
+        };
         let store = EmbeddedStore::open(&dir.path().join("db.redb"), config).unwrap();
-        Ctx { store: Arc::new(store), prefix: "/contract/".to_owned(), _keep: Keep::Dir(dir) }
+        Ctx {
+            store: Arc::new(store),
+            prefix: "/contract/".to_owned(),
+            _keep: Keep::Dir(dir),
+        }
     }
 
     async fn etcd(case: &str, isolated: bool) -> Ctx {
@@ -46,13 +53,25 @@ impl Ctx {
             let etcd = TestEtcd::start().unwrap_or_else(|e| panic!("{e}"));
             (etcd.endpoint(), Keep::Etcd(etcd))
         } else {
-            let shared = SHARED.get_or_init(TestEtcd::start).as_ref().unwrap_or_else(|e| panic!("{e}"));
+            let shared = SHARED
+                .get_or_init(TestEtcd::start)
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{e}"));
             (shared.endpoint(), Keep::Nothing)
         };
-        let store = EtcdStore::connect(&[endpoint], EtcdConfig::default()).await.unwrap();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let store = EtcdStore::connect(&[endpoint], EtcdConfig::default())
+            .await
+            .unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let prefix = format!("/contract/{case}-{nanos}/");
-        Ctx { store: Arc::new(store), prefix, _keep: keep }
+        Ctx {
+            store: Arc::new(store),
+            prefix,
+            _keep: keep,
+        }
     }
 
     fn key(&self, name: &str) -> String {
@@ -60,7 +79,10 @@ impl Ctx {
     }
 
     fn list_opts(&self, sub: &str) -> ListOptions {
-        ListOptions { prefix: self.key(sub), ..Default::default() }
+        ListOptions {
+            prefix: self.key(sub),
+            ..Default::default()
+        }
     }
 }
 
@@ -140,10 +162,12 @@ async fn assert_watch_compacted(ctx: &Ctx, after: i64) {
     match ctx.store.watch(&ctx.prefix, after).await {
         Err(StorageError::Compacted { .. }) => {}
         Err(e) => panic!("expected Compacted, got {e:?}"),
-        Ok(mut stream) => match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-            Ok(Some(Err(StorageError::Compacted { .. }))) => {}
-            other => panic!("expected a Compacted item, got {other:?}"),
-        },
+        Ok(mut stream) => {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Err(StorageError::Compacted { .. }))) => {}
+                other => panic!("expected a Compacted item, got {other:?}"),
+            }
+        }
     }
 }
 
@@ -167,7 +191,11 @@ async fn create_twice_is_already_exists(ctx: &Ctx) {
         Err(StorageError::AlreadyExists { key: k }) => assert_eq!(k, key),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
-    assert_eq!(ctx.store.get(&key).await.unwrap(), Some(first), "a failed create changes nothing");
+    assert_eq!(
+        ctx.store.get(&key).await.unwrap(),
+        Some(first),
+        "a failed create changes nothing"
+    );
 }
 
 async fn update_cases(ctx: &Ctx) {
@@ -181,11 +209,36 @@ async fn update_cases(ctx: &Ctx) {
         NotFound,
     }
     let cases = [
-        ("wrong revision", key.clone(), created.mod_revision + 1000, Want::Conflict),
-        ("missing key", ctx.key("missing"), created.mod_revision, Want::NotFound),
-        ("missing key, revision 0", ctx.key("missing"), 0, Want::NotFound),
-        ("right revision", key.clone(), created.mod_revision, Want::Ok),
-        ("stale revision", key.clone(), created.mod_revision, Want::Conflict),
+        (
+            "wrong revision",
+            key.clone(),
+            created.mod_revision + 1000,
+            Want::Conflict,
+        ),
+        (
+            "missing key",
+            ctx.key("missing"),
+            created.mod_revision,
+            Want::NotFound,
+        ),
+        (
+            "missing key, revision 0",
+            ctx.key("missing"),
+            0,
+            Want::NotFound,
+        ),
+        (
+            "right revision",
+            key.clone(),
+            created.mod_revision,
+            Want::Ok,
+        ),
+        (
+            "stale revision",
+            key.clone(),
+            created.mod_revision,
+            Want::Conflict,
+        ),
     ];
     let mut latest = created.clone();
     for (what, k, expected, want) in cases {
@@ -193,19 +246,39 @@ async fn update_cases(ctx: &Ctx) {
         match (want, result) {
             (Want::Ok, Ok(kv)) => {
                 assert!(kv.mod_revision > latest.mod_revision, "{what}");
-                assert_eq!(kv.create_revision, created.create_revision, "{what}: create revision kept");
+                assert_eq!(
+                    kv.create_revision, created.create_revision,
+                    "{what}: create revision kept"
+                );
                 assert_eq!(kv.value, b(what));
                 latest = kv;
             }
-            (Want::Conflict, Err(StorageError::Conflict { key: ck, expected: e, actual })) => {
-                assert_eq!((ck.as_str(), e, actual), (k.as_str(), expected, latest.mod_revision), "{what}");
+            (
+                Want::Conflict,
+                Err(StorageError::Conflict {
+                    key: ck,
+                    expected: e,
+                    actual,
+                }),
+            ) => {
+                assert_eq!(
+                    (ck.as_str(), e, actual),
+                    (k.as_str(), expected, latest.mod_revision),
+                    "{what}"
+                );
             }
-            (Want::NotFound, Err(StorageError::NotFound { key: nk })) => assert_eq!(nk, k, "{what}"),
+            (Want::NotFound, Err(StorageError::NotFound { key: nk })) => {
+                assert_eq!(nk, k, "{what}")
+            }
             (_, other) => panic!("{what}: unexpected {other:?}"),
         }
     }
     assert_eq!(ctx.store.get(&key).await.unwrap(), Some(latest));
-    assert_eq!(ctx.store.get(&ctx.key("missing")).await.unwrap(), None, "a failed update creates nothing");
+    assert_eq!(
+        ctx.store.get(&ctx.key("missing")).await.unwrap(),
+        None,
+        "a failed update creates nothing"
+    );
 }
 
 async fn delete_cases(ctx: &Ctx) {
@@ -213,12 +286,18 @@ async fn delete_cases(ctx: &Ctx) {
     let b_kv = ctx.store.create(&ctx.key("b"), b("vb")).await.unwrap();
 
     match ctx.store.delete(&a.key, Some(a.mod_revision + 1000)).await {
-        Err(StorageError::Conflict { expected, actual, .. }) => {
+        Err(StorageError::Conflict {
+            expected, actual, ..
+        }) => {
             assert_eq!((expected, actual), (a.mod_revision + 1000, a.mod_revision));
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    let (rev_a, prev_a) = ctx.store.delete(&a.key, Some(a.mod_revision)).await.unwrap();
+    let (rev_a, prev_a) = ctx
+        .store
+        .delete(&a.key, Some(a.mod_revision))
+        .await
+        .unwrap();
     assert_eq!(prev_a, a);
     assert!(rev_a > b_kv.mod_revision);
     let (rev_b, prev_b) = ctx.store.delete(&b_kv.key, None).await.unwrap();
@@ -230,20 +309,39 @@ async fn delete_cases(ctx: &Ctx) {
             Err(StorageError::NotFound { key: k }) => assert_eq!(&k, key),
             other => panic!("expected NotFound, got {other:?}"),
         }
-        assert!(matches!(ctx.store.delete(key, Some(1)).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            ctx.store.delete(key, Some(1)).await,
+            Err(StorageError::NotFound { .. })
+        ));
     }
 }
 
 async fn revisions_are_monotonic_and_create_revision_tracks_lifetimes(ctx: &Ctx) {
     let a1 = ctx.store.create(&ctx.key("a"), b("1")).await.unwrap();
     let b1 = ctx.store.create(&ctx.key("b"), b("1")).await.unwrap();
-    let a2 = ctx.store.update(&a1.key, b("2"), a1.mod_revision).await.unwrap();
+    let a2 = ctx
+        .store
+        .update(&a1.key, b("2"), a1.mod_revision)
+        .await
+        .unwrap();
     let (deleted_at, _) = ctx.store.delete(&a2.key, None).await.unwrap();
     let a3 = ctx.store.create(&a1.key, b("3")).await.unwrap();
-    let revisions = [a1.mod_revision, b1.mod_revision, a2.mod_revision, deleted_at, a3.mod_revision];
-    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {revisions:?}");
+    let revisions = [
+        a1.mod_revision,
+        b1.mod_revision,
+        a2.mod_revision,
+        deleted_at,
+        a3.mod_revision,
+    ];
+    assert!(
+        revisions.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing: {revisions:?}"
+    );
     assert_eq!(a2.create_revision, a1.create_revision);
-    assert_eq!(a3.create_revision, a3.mod_revision, "recreate starts a new lifetime");
+    assert_eq!(
+        a3.create_revision, a3.mod_revision,
+        "recreate starts a new lifetime"
+    );
     assert_eq!(ctx.store.get(&a1.key).await.unwrap(), Some(a3));
 }
 
@@ -253,39 +351,79 @@ async fn list_isolates_prefixes_and_orders_keys(ctx: &Ctx) {
     }
     let list = ctx.store.list(ctx.list_opts("a/")).await.unwrap();
     let want = [ctx.key("a/x"), ctx.key("a/y"), ctx.key("a/z/deep")];
-    assert_eq!(keys(&list.kvs), want.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        keys(&list.kvs),
+        want.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     assert!(!list.more);
     assert!(list.revision >= list.kvs.iter().map(|kv| kv.mod_revision).max().unwrap());
     assert_eq!(list.kvs[0].value, b("a/x"));
 
     let all = ctx.store.list(ctx.list_opts("")).await.unwrap();
     assert_eq!(all.kvs.len(), 6);
-    assert!(all.kvs.windows(2).all(|w| w[0].key < w[1].key), "ascending byte order");
-    assert!(ctx.store.list(ctx.list_opts("nothing/")).await.unwrap().kvs.is_empty());
+    assert!(
+        all.kvs.windows(2).all(|w| w[0].key < w[1].key),
+        "ascending byte order"
+    );
+    assert!(ctx
+        .store
+        .list(ctx.list_opts("nothing/"))
+        .await
+        .unwrap()
+        .kvs
+        .is_empty());
 }
 
 async fn list_paginates_with_more_and_remaining(ctx: &Ctx) {
     for i in 0..5 {
-        ctx.store.create(&ctx.key(&format!("p/{i}")), b("x")).await.unwrap();
+        ctx.store
+            .create(&ctx.key(&format!("p/{i}")), b("x"))
+            .await
+            .unwrap();
     }
     // A key after the prefix must not count as remaining.
     ctx.store.create(&ctx.key("q/0"), b("x")).await.unwrap();
-    let mut opts = ListOptions { limit: Some(2), ..ctx.list_opts("p/") };
+    let mut opts = ListOptions {
+        limit: Some(2),
+        ..ctx.list_opts("p/")
+    };
     // (keys on the page, more, remaining)
-    let pages = [(vec!["p/0", "p/1"], true, 3), (vec!["p/2", "p/3"], true, 1), (vec!["p/4"], false, 0)];
+    let pages = [
+        (vec!["p/0", "p/1"], true, 3),
+        (vec!["p/2", "p/3"], true, 1),
+        (vec!["p/4"], false, 0),
+    ];
     for (i, (want, more, remaining)) in pages.into_iter().enumerate() {
         let page = ctx.store.list(opts.clone()).await.unwrap();
         let want: Vec<String> = want.iter().map(|k| ctx.key(k)).collect();
-        assert_eq!(keys(&page.kvs), want.iter().map(String::as_str).collect::<Vec<_>>(), "page {i}");
+        assert_eq!(
+            keys(&page.kvs),
+            want.iter().map(String::as_str).collect::<Vec<_>>(),
+            "page {i}"
+        );
         assert_eq!((page.more, page.remaining), (more, remaining), "page {i}");
         // Later pages read at the first page's revision, as the API server does.
         opts.revision = Some(page.revision);
         opts.start_after = page.kvs.last().map(|kv| kv.key.clone());
     }
     // Starting after the last key, or before the prefix, or with limit 0 (none).
-    let after_last = ListOptions { start_after: Some(ctx.key("p/4")), ..ctx.list_opts("p/") };
-    assert!(ctx.store.list(after_last).await.unwrap().kvs.is_empty());
-    let before_prefix = ListOptions { start_after: Some(ctx.key("a")), limit: Some(0), ..ctx.list_opts("p/") };
+    for beyond in ["p/4", "p/5", "q", "z"] {
+        let page = ctx.store.list(ListOptions {
+            start_after: Some(ctx.key(beyond)),
+            ..ctx.list_opts("p/")
+        });
+        let page = page.await.unwrap();
+        assert_eq!(
+            (page.kvs.len(), page.more, page.remaining),
+            (0, false, 0),
+            "after {beyond}"
+        );
+    }
+    let before_prefix = ListOptions {
+        start_after: Some(ctx.key("a")),
+        limit: Some(0),
+        ..ctx.list_opts("p/")
+    };
     let page = ctx.store.list(before_prefix).await.unwrap();
     assert_eq!((page.kvs.len(), page.more, page.remaining), (5, false, 0));
 }
@@ -294,41 +432,83 @@ async fn list_at_past_revision_sees_old_values(ctx: &Ctx) {
     let k1 = ctx.key("k1");
     let k2 = ctx.key("k2");
     let r1 = ctx.store.create(&k1, b("v1")).await.unwrap().mod_revision;
-    let r2 = ctx.store.update(&k1, b("v2"), r1).await.unwrap().mod_revision;
+    let r2 = ctx
+        .store
+        .update(&k1, b("v2"), r1)
+        .await
+        .unwrap()
+        .mod_revision;
     let r3 = ctx.store.create(&k2, b("w1")).await.unwrap().mod_revision;
     let (r4, _) = ctx.store.delete(&k1, None).await.unwrap();
     // (revision, expected (key, value) pairs); revision 0 would mean "now".
     let before = (r1 > 1).then_some((Some(r1 - 1), vec![]));
     type Case<'a> = (Option<i64>, Vec<(&'a str, &'a str)>);
-    let cases: Vec<Case> = before.into_iter().chain([
-        (Some(r1), vec![(k1.as_str(), "v1")]),
-        (Some(r2), vec![(k1.as_str(), "v2")]),
-        (Some(r3), vec![(k1.as_str(), "v2"), (k2.as_str(), "w1")]),
-        (Some(r4), vec![(k2.as_str(), "w1")]),
-        (None, vec![(k2.as_str(), "w1")]),
-    ]).collect();
+    let cases: Vec<Case> = before
+        .into_iter()
+        .chain([
+            (Some(r1), vec![(k1.as_str(), "v1")]),
+            (Some(r2), vec![(k1.as_str(), "v2")]),
+            (Some(r3), vec![(k1.as_str(), "v2"), (k2.as_str(), "w1")]),
+            (Some(r4), vec![(k2.as_str(), "w1")]),
+            (None, vec![(k2.as_str(), "w1")]),
+        ])
+        .collect();
     for (revision, want) in cases {
-        let list = ctx.store.list(ListOptions { revision, ..ctx.list_opts("") }).await.unwrap();
-        let got: Vec<(&str, &str)> =
-            list.kvs.iter().map(|kv| (kv.key.as_str(), std::str::from_utf8(&kv.value).unwrap())).collect();
+        let list = ctx
+            .store
+            .list(ListOptions {
+                revision,
+                ..ctx.list_opts("")
+            })
+            .await
+            .unwrap();
+        let got: Vec<(&str, &str)> = list
+            .kvs
+            .iter()
+            .map(|kv| (kv.key.as_str(), std::str::from_utf8(&kv.value).unwrap()))
+            .collect();
         assert_eq!(got, want, "at revision {revision:?}");
         if let Some(r) = revision {
             assert_eq!(list.revision, r);
         }
     }
-    let at_r3 = ctx.store.list(ListOptions { revision: Some(r3), ..ctx.list_opts("") }).await.unwrap();
+    let at_r3 = ctx
+        .store
+        .list(ListOptions {
+            revision: Some(r3),
+            ..ctx.list_opts("")
+        })
+        .await
+        .unwrap();
     assert_eq!(at_r3.kvs[0].mod_revision, r2);
     assert_eq!(at_r3.kvs[0].create_revision, r1);
-    let paged = ListOptions { revision: Some(r3), limit: Some(1), ..ctx.list_opts("") };
+    let paged = ListOptions {
+        revision: Some(r3),
+        limit: Some(1),
+        ..ctx.list_opts("")
+    };
     let page = ctx.store.list(paged).await.unwrap();
-    assert_eq!((keys(&page.kvs), page.more, page.remaining), (vec![k1.as_str()], true, 1));
+    assert_eq!(
+        (keys(&page.kvs), page.more, page.remaining),
+        (vec![k1.as_str()], true, 1)
+    );
 }
 
 async fn list_at_future_revision_fails(ctx: &Ctx) {
     let current = ctx.store.current_revision().await.unwrap();
     let requested = current + 1_000_000;
-    match ctx.store.list(ListOptions { revision: Some(requested), ..ctx.list_opts("") }).await {
-        Err(StorageError::FutureRevision { requested: r, current: c }) => {
+    match ctx
+        .store
+        .list(ListOptions {
+            revision: Some(requested),
+            ..ctx.list_opts("")
+        })
+        .await
+    {
+        Err(StorageError::FutureRevision {
+            requested: r,
+            current: c,
+        }) => {
             assert_eq!(r, requested);
             assert!(c >= current && c < requested);
         }
@@ -349,30 +529,71 @@ async fn count_counts_keys_under_prefix(ctx: &Ctx) {
 async fn watch_replays_history_then_follows_live(ctx: &Ctx) {
     let key = ctx.key("w/a");
     let v1 = ctx.store.create(&key, b("v1")).await.unwrap();
-    let v2 = ctx.store.update(&key, b("v2"), v1.mod_revision).await.unwrap();
-    let mut stream = ctx.store.watch(&ctx.key("w/"), v1.mod_revision).await.unwrap();
+    let v2 = ctx
+        .store
+        .update(&key, b("v2"), v1.mod_revision)
+        .await
+        .unwrap();
+    let mut stream = ctx
+        .store
+        .watch(&ctx.key("w/"), v1.mod_revision)
+        .await
+        .unwrap();
 
     // History: only what came after `v1`.
-    assert_eq!(next_event(&mut stream).await, WatchEvent::Put { kv: v2.clone(), prev: Some(v1.clone()) });
+    assert_eq!(
+        next_event(&mut stream).await,
+        WatchEvent::Put {
+            kv: v2.clone(),
+            prev: Some(v1.clone())
+        }
+    );
 
     // Live, interleaved with writes outside the prefix that must not show.
-    ctx.store.create(&ctx.key("wx/other"), b("no")).await.unwrap();
+    ctx.store
+        .create(&ctx.key("wx/other"), b("no"))
+        .await
+        .unwrap();
     let (deleted_at, _) = ctx.store.delete(&key, None).await.unwrap();
     ctx.store.create(&ctx.key("w"), b("no")).await.unwrap();
     let b1 = ctx.store.create(&ctx.key("w/b"), b("b1")).await.unwrap();
-    assert_eq!(next_event(&mut stream).await, WatchEvent::Delete { revision: deleted_at, prev: v2.clone() });
+    assert_eq!(
+        next_event(&mut stream).await,
+        WatchEvent::Delete {
+            revision: deleted_at,
+            prev: v2.clone()
+        }
+    );
     let created = next_event(&mut stream).await;
-    assert_eq!(created, WatchEvent::Put { kv: b1.clone(), prev: None });
+    assert_eq!(
+        created,
+        WatchEvent::Put {
+            kv: b1.clone(),
+            prev: None
+        }
+    );
     assert_eq!(created.key(), b1.key);
     assert_quiet(&mut stream).await;
 
     // A second watch from before everything sees the whole story in order.
-    let mut all = ctx.store.watch(&ctx.key("w/"), v1.mod_revision - 1).await.unwrap();
+    let mut all = ctx
+        .store
+        .watch(&ctx.key("w/"), v1.mod_revision - 1)
+        .await
+        .unwrap();
     let mut revisions = Vec::new();
     for _ in 0..4 {
         revisions.push(next_event(&mut all).await.revision());
     }
-    assert_eq!(revisions, vec![v1.mod_revision, v2.mod_revision, deleted_at, b1.mod_revision]);
+    assert_eq!(
+        revisions,
+        vec![
+            v1.mod_revision,
+            v2.mod_revision,
+            deleted_at,
+            b1.mod_revision
+        ]
+    );
 }
 
 async fn watch_from_future_revision_waits(ctx: &Ctx) {
@@ -381,9 +602,16 @@ async fn watch_from_future_revision_waits(ctx: &Ctx) {
     // Start after `first`, which is in the future of `current`'s snapshot
     // only if nothing else wrote; either way `first` must not show.
     assert!(first.mod_revision > current);
-    let mut stream = ctx.store.watch(&ctx.key("f/"), first.mod_revision).await.unwrap();
+    let mut stream = ctx
+        .store
+        .watch(&ctx.key("f/"), first.mod_revision)
+        .await
+        .unwrap();
     let second = ctx.store.create(&ctx.key("f/2"), b("x")).await.unwrap();
-    assert_eq!(next_event(&mut stream).await.revision(), second.mod_revision);
+    assert_eq!(
+        next_event(&mut stream).await.revision(),
+        second.mod_revision
+    );
 }
 
 async fn concurrent_writers_get_unique_revisions_seen_once_by_watch(ctx: &Ctx) {
@@ -412,7 +640,11 @@ async fn concurrent_writers_get_unique_revisions_seen_once_by_watch(ctx: &Ctx) {
         written.extend(task.await.unwrap());
     }
     let unique: HashSet<i64> = written.iter().map(|(_, r)| *r).collect();
-    assert_eq!(unique.len(), WRITERS * WRITES, "every write has its own revision");
+    assert_eq!(
+        unique.len(),
+        WRITERS * WRITES,
+        "every write has its own revision"
+    );
 
     let mut seen_revisions = HashSet::new();
     let mut last = start;
@@ -429,7 +661,10 @@ async fn concurrent_writers_get_unique_revisions_seen_once_by_watch(ctx: &Ctx) {
     assert_eq!(updated_keys.len(), WRITERS * WRITES);
     assert!(written.iter().all(|(_, r)| seen_revisions.contains(r)));
     assert_quiet(&mut stream).await;
-    assert_eq!(ctx.store.count(&ctx.key("cw/")).await.unwrap(), (WRITERS * WRITES) as i64);
+    assert_eq!(
+        ctx.store.count(&ctx.key("cw/")).await.unwrap(),
+        (WRITERS * WRITES) as i64
+    );
 }
 
 async fn current_revision_follows_writes(ctx: &Ctx) {
@@ -439,7 +674,11 @@ async fn current_revision_follows_writes(ctx: &Ctx) {
     let after = ctx.store.current_revision().await.unwrap();
     assert!(after >= kv.mod_revision && kv.mod_revision > before);
     // A rejected write does not move the revision (this store only; etcd is shared).
-    let _ = ctx.store.create(&ctx.key("r"), b("again")).await.unwrap_err();
+    let _ = ctx
+        .store
+        .create(&ctx.key("r"), b("again"))
+        .await
+        .unwrap_err();
     let list = ctx.store.list(ctx.list_opts("")).await.unwrap();
     assert!(list.revision >= after);
 }
@@ -447,27 +686,81 @@ async fn current_revision_follows_writes(ctx: &Ctx) {
 async fn list_at_compacted_revision_fails(ctx: &Ctx) {
     let key = ctx.key("k");
     let r1 = ctx.store.create(&key, b("v1")).await.unwrap().mod_revision;
-    let r2 = ctx.store.update(&key, b("v2"), r1).await.unwrap().mod_revision;
-    let r3 = ctx.store.update(&key, b("v3"), r2).await.unwrap().mod_revision;
-    let gone = ctx.store.create(&ctx.key("gone"), b("x")).await.unwrap().mod_revision;
+    let r2 = ctx
+        .store
+        .update(&key, b("v2"), r1)
+        .await
+        .unwrap()
+        .mod_revision;
+    let r3 = ctx
+        .store
+        .update(&key, b("v3"), r2)
+        .await
+        .unwrap()
+        .mod_revision;
+    let gone = ctx
+        .store
+        .create(&ctx.key("gone"), b("x"))
+        .await
+        .unwrap()
+        .mod_revision;
     let (r5, _) = ctx.store.delete(&ctx.key("gone"), None).await.unwrap();
     ctx.store.compact(r3).await.unwrap();
 
-    match ctx.store.list(ListOptions { revision: Some(r1), ..ctx.list_opts("") }).await {
-        Err(StorageError::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (r1, r3)),
+    match ctx
+        .store
+        .list(ListOptions {
+            revision: Some(r1),
+            ..ctx.list_opts("")
+        })
+        .await
+    {
+        Err(StorageError::Compacted {
+            requested,
+            compacted,
+        }) => assert_eq!((requested, compacted), (r1, r3)),
         other => panic!("expected Compacted, got {other:?}"),
     }
     assert!(matches!(
-        ctx.store.list(ListOptions { revision: Some(r2), ..ctx.list_opts("") }).await,
+        ctx.store
+            .list(ListOptions {
+                revision: Some(r2),
+                ..ctx.list_opts("")
+            })
+            .await,
         Err(StorageError::Compacted { .. })
     ));
     // The compaction point itself and later are still readable.
-    let at_r3 = ctx.store.list(ListOptions { revision: Some(r3), ..ctx.list_opts("") }).await.unwrap();
+    let at_r3 = ctx
+        .store
+        .list(ListOptions {
+            revision: Some(r3),
+            ..ctx.list_opts("")
+        })
+        .await
+        .unwrap();
     assert_eq!(at_r3.kvs.len(), 1);
     assert_eq!(at_r3.kvs[0].value, b("v3"));
-    let at_gone = ctx.store.list(ListOptions { revision: Some(gone), ..ctx.list_opts("") }).await.unwrap();
-    assert_eq!(keys(&at_gone.kvs), vec![ctx.key("gone").as_str(), key.as_str()]);
-    let now = ctx.store.list(ListOptions { revision: Some(r5), ..ctx.list_opts("") }).await.unwrap();
+    let at_gone = ctx
+        .store
+        .list(ListOptions {
+            revision: Some(gone),
+            ..ctx.list_opts("")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&at_gone.kvs),
+        vec![ctx.key("gone").as_str(), key.as_str()]
+    );
+    let now = ctx
+        .store
+        .list(ListOptions {
+            revision: Some(r5),
+            ..ctx.list_opts("")
+        })
+        .await
+        .unwrap();
     assert_eq!(keys(&now.kvs), vec![key.as_str()]);
     assert_eq!(ctx.store.get(&key).await.unwrap().unwrap().value, b("v3"));
 }
@@ -475,8 +768,18 @@ async fn list_at_compacted_revision_fails(ctx: &Ctx) {
 async fn watch_from_compacted_revision_fails(ctx: &Ctx) {
     let key = ctx.key("k");
     let r1 = ctx.store.create(&key, b("v1")).await.unwrap().mod_revision;
-    let r2 = ctx.store.update(&key, b("v2"), r1).await.unwrap().mod_revision;
-    let r3 = ctx.store.update(&key, b("v3"), r2).await.unwrap().mod_revision;
+    let r2 = ctx
+        .store
+        .update(&key, b("v2"), r1)
+        .await
+        .unwrap()
+        .mod_revision;
+    let r3 = ctx
+        .store
+        .update(&key, b("v3"), r2)
+        .await
+        .unwrap()
+        .mod_revision;
     ctx.store.compact(r2).await.unwrap();
     assert_watch_compacted(ctx, r1 - 1).await;
     assert_watch_compacted(ctx, 0).await;
@@ -486,8 +789,18 @@ async fn watch_from_compacted_revision_fails(ctx: &Ctx) {
     assert_eq!(
         next_event(&mut stream).await,
         WatchEvent::Put {
-            kv: KeyValue { key: key.clone(), value: b("v3"), create_revision: r1, mod_revision: r3 },
-            prev: Some(KeyValue { key, value: b("v2"), create_revision: r1, mod_revision: r2 }),
+            kv: KeyValue {
+                key: key.clone(),
+                value: b("v3"),
+                create_revision: r1,
+                mod_revision: r3
+            },
+            prev: Some(KeyValue {
+                key,
+                value: b("v2"),
+                create_revision: r1,
+                mod_revision: r2
+            }),
         }
     );
 }
@@ -496,7 +809,12 @@ async fn compacted_revision_tracks_compact(ctx: &Ctx) {
     assert_eq!(ctx.store.compacted_revision().await.unwrap(), 0);
     let mut last = 0;
     for i in 0..5 {
-        last = ctx.store.create(&ctx.key(&format!("{i}")), b("x")).await.unwrap().mod_revision;
+        last = ctx
+            .store
+            .create(&ctx.key(&format!("{i}")), b("x"))
+            .await
+            .unwrap()
+            .mod_revision;
     }
     ctx.store.compact(last - 2).await.unwrap();
     assert_eq!(ctx.store.compacted_revision().await.unwrap(), last - 2);
@@ -509,8 +827,15 @@ async fn compacted_revision_tracks_compact(ctx: &Ctx) {
     }
     ctx.store.compact(last).await.unwrap();
     assert_eq!(ctx.store.compacted_revision().await.unwrap(), last);
-    assert_eq!(ctx.store.count(&ctx.prefix).await.unwrap(), 5, "compaction keeps live keys");
-    assert_eq!(ctx.store.list(ctx.list_opts("")).await.unwrap().kvs.len(), 5);
+    assert_eq!(
+        ctx.store.count(&ctx.prefix).await.unwrap(),
+        5,
+        "compaction keeps live keys"
+    );
+    assert_eq!(
+        ctx.store.list(ctx.list_opts("")).await.unwrap().kvs.len(),
+        5
+    );
 }
 
 // ---------------------------------------------------------------- etcd only
@@ -522,22 +847,43 @@ async fn etcd_fresh_client_finds_compaction_point() {
     let ctx = Ctx::etcd("fresh_client", true).await;
     let mut last = 0;
     for i in 0..37 {
-        last = ctx.store.create(&ctx.key(&format!("{i}")), b("x")).await.unwrap().mod_revision;
+        last = ctx
+            .store
+            .create(&ctx.key(&format!("{i}")), b("x"))
+            .await
+            .unwrap()
+            .mod_revision;
     }
     ctx.store.compact(last - 11).await.unwrap();
-    let Keep::Etcd(etcd) = &ctx._keep else { panic!("isolated etcd expected") };
-    let fresh = EtcdStore::connect(&[etcd.endpoint()], EtcdConfig::default()).await.unwrap();
+    let Keep::Etcd(etcd) = &ctx._keep else {
+        panic!("isolated etcd expected")
+    };
+    let fresh = EtcdStore::connect(&[etcd.endpoint()], EtcdConfig::default())
+        .await
+        .unwrap();
     use storage::Store;
     assert_eq!(fresh.compacted_revision().await.unwrap(), last - 11);
-    match fresh.list(ListOptions { revision: Some(last - 12), ..ctx.list_opts("") }).await {
-        Err(StorageError::Compacted { requested, compacted }) => assert_eq!((requested, compacted), (last - 12, last - 11)),
+    match fresh
+        .list(ListOptions {
+            revision: Some(last - 12),
+            ..ctx.list_opts("")
+        })
+        .await
+    {
+        Err(StorageError::Compacted {
+            requested,
+            compacted,
+        }) => assert_eq!((requested, compacted), (last - 12, last - 11)),
         other => panic!("expected Compacted, got {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn etcd_unreachable_endpoint_is_unavailable() {
-    let config = EtcdConfig { connect_timeout: Duration::from_millis(500), ..Default::default() };
+    let config = EtcdConfig {
+        connect_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
     // Port 1 on loopback: nothing listens there.
     match EtcdStore::connect(&["http://127.0.0.1:1".to_owned()], config).await {
         Err(StorageError::Unavailable(_)) => {}

@@ -21,7 +21,10 @@ use storage::{ListOptions, StorageError, Store, WatchEvent};
 const CHILD_ENV: &str = "STORAGE_CRASH_WRITER_DB";
 
 fn no_auto() -> EmbeddedConfig {
-    EmbeddedConfig { auto_compaction: AutoCompaction::Disabled, ..Default::default() }
+    EmbeddedConfig {
+        auto_compaction: AutoCompaction::Disabled,
+        ..Default::default()
+    }
 }
 
 fn b(s: &str) -> Bytes {
@@ -34,7 +37,11 @@ async fn assert_history_contiguous(store: &EmbeddedStore, from: i64) {
     let current = store.current_revision().await.unwrap();
     let mut stream = store.watch("", from - 1).await.unwrap();
     for expected in from..=current {
-        let event = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(event.revision(), expected);
     }
 }
@@ -57,10 +64,21 @@ async fn data_survives_reopen() {
     assert_eq!(store.compacted_revision().await.unwrap(), a2.mod_revision);
     assert_eq!(store.get("/a").await.unwrap(), Some(a2.clone()));
     assert_eq!(store.get("/gone").await.unwrap(), None);
-    let at_c = store.list(ListOptions { revision: Some(c.mod_revision), ..Default::default() }).await.unwrap();
+    let at_c = store
+        .list(ListOptions {
+            revision: Some(c.mod_revision),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(at_c.kvs, vec![a2.clone(), c.clone()]);
     assert!(matches!(
-        store.list(ListOptions { revision: Some(a.mod_revision), ..Default::default() }).await,
+        store
+            .list(ListOptions {
+                revision: Some(a.mod_revision),
+                ..Default::default()
+            })
+            .await,
         Err(StorageError::Compacted { .. })
     ));
     assert_history_contiguous(&store, a2.mod_revision).await;
@@ -77,19 +95,30 @@ async fn reopening_while_open_fails_cleanly() {
     let store = EmbeddedStore::open(&path, no_auto()).unwrap();
     assert!(EmbeddedStore::open(&path, no_auto()).is_err());
     store.close().await.unwrap();
-    EmbeddedStore::open(&path, no_auto()).unwrap().close().await.unwrap();
+    EmbeddedStore::open(&path, no_auto())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn unknown_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.redb");
-    EmbeddedStore::open(&path, no_auto()).unwrap().close().await.unwrap();
+    EmbeddedStore::open(&path, no_auto())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
     {
         const META: redb::TableDefinition<&str, i64> = redb::TableDefinition::new("meta");
         let db = redb::Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(META).unwrap().insert("format_version", FORMAT_VERSION + 1).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format_version", FORMAT_VERSION + 1)
+            .unwrap();
         txn.commit().unwrap();
     }
     let err = EmbeddedStore::open(&path, no_auto()).unwrap_err();
@@ -104,7 +133,11 @@ fn crash_writer_child() {
     let Some(path) = std::env::var_os(CHILD_ENV) else {
         return; // a normal test run: nothing to do
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let store = Arc::new(EmbeddedStore::open(Path::new(&path), no_auto()).unwrap());
         let pid = std::process::id();
@@ -117,7 +150,10 @@ fn crash_writer_child() {
                         let kv = store.create(&key, Bytes::from(key.clone())).await.unwrap();
                         ack(&format!("C {key} {}", kv.mod_revision));
                         if i % 3 == 0 {
-                            let kv = store.update(&key, Bytes::from(format!("u:{key}")), kv.mod_revision).await.unwrap();
+                            let kv = store
+                                .update(&key, Bytes::from(format!("u:{key}")), kv.mod_revision)
+                                .await
+                                .unwrap();
                             ack(&format!("U {key} {}", kv.mod_revision));
                         }
                     }
@@ -151,13 +187,28 @@ async fn acknowledged_writes_survive_kill_9() {
     let mut acked: BTreeMap<String, Acked> = BTreeMap::new();
     for (round, kill_after) in [150usize, 700, 40].into_iter().enumerate() {
         let child_path = path.clone();
-        let lines = tokio::task::spawn_blocking(move || run_child_and_kill(&child_path, kill_after)).await.unwrap();
-        assert!(lines.len() >= kill_after, "round {round}: child acknowledged too little: {}", lines.len());
+        let lines =
+            tokio::task::spawn_blocking(move || run_child_and_kill(&child_path, kill_after))
+                .await
+                .unwrap();
+        assert!(
+            lines.len() >= kill_after,
+            "round {round}: child acknowledged too little: {}",
+            lines.len()
+        );
         for line in lines {
             let mut parts = line.split(' ');
-            let (kind, key, rev) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            let (kind, key, rev) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
             let rev: i64 = rev.parse().unwrap();
-            let state = if kind == "C" { Acked::Created(rev) } else { Acked::Updated(rev) };
+            let state = if kind == "C" {
+                Acked::Created(rev)
+            } else {
+                Acked::Updated(rev)
+            };
             acked.insert(key.to_owned(), state);
         }
 
@@ -166,13 +217,23 @@ async fn acknowledged_writes_survive_kill_9() {
         let max_acked = acked.values().map(|a| match a {
             Acked::Created(r) | Acked::Updated(r) => *r,
         });
-        assert!(current >= max_acked.max().unwrap(), "round {round}: revision went back");
+        assert!(
+            current >= max_acked.max().unwrap(),
+            "round {round}: revision went back"
+        );
         for (key, state) in &acked {
-            let kv = store.get(key).await.unwrap().unwrap_or_else(|| panic!("round {round}: acked {key} lost"));
+            let kv = store
+                .get(key)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: acked {key} lost"));
             match *state {
                 Acked::Created(rev) => {
                     assert_eq!(kv.create_revision, rev, "{key}");
-                    assert!(kv.value == key.as_bytes() || kv.value == format!("u:{key}").as_bytes(), "{key}");
+                    assert!(
+                        kv.value == key.as_bytes() || kv.value == format!("u:{key}").as_bytes(),
+                        "{key}"
+                    );
                 }
                 Acked::Updated(rev) => {
                     assert_eq!(kv.mod_revision, rev, "{key}");
@@ -193,7 +254,12 @@ async fn acknowledged_writes_survive_kill_9() {
 /// return every ack line it printed.
 fn run_child_and_kill(path: &Path, kill_after: usize) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_writer_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -225,14 +291,23 @@ async fn automatic_compaction_bounds_history() {
     const KEEP: i64 = 100;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.redb");
-    let config = EmbeddedConfig { auto_compaction: AutoCompaction::KeepRevisions(KEEP), ..Default::default() };
+    let config = EmbeddedConfig {
+        auto_compaction: AutoCompaction::KeepRevisions(KEEP),
+        ..Default::default()
+    };
     let store = EmbeddedStore::open(&path, config).unwrap();
     let mut kv = store.create("/hot", b("0")).await.unwrap();
     for i in 0..5 {
-        store.create(&format!("/cold/{i}"), b("cold")).await.unwrap();
+        store
+            .create(&format!("/cold/{i}"), b("cold"))
+            .await
+            .unwrap();
     }
     for i in 1..1000 {
-        kv = store.update("/hot", Bytes::from(i.to_string()), kv.mod_revision).await.unwrap();
+        kv = store
+            .update("/hot", Bytes::from(i.to_string()), kv.mod_revision)
+            .await
+            .unwrap();
     }
     // The writer compacts right after answering; give it a moment.
     let current = store.current_revision().await.unwrap();
@@ -244,15 +319,35 @@ async fn automatic_compaction_bounds_history() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(compacted >= current - KEEP - KEEP / 10 && compacted <= current - KEEP, "{compacted} vs {current}");
+    assert!(
+        compacted >= current - KEEP - KEEP / 10 && compacted <= current - KEEP,
+        "{compacted} vs {current}"
+    );
     assert!(matches!(
-        store.list(ListOptions { revision: Some(compacted - 1), ..Default::default() }).await,
+        store
+            .list(ListOptions {
+                revision: Some(compacted - 1),
+                ..Default::default()
+            })
+            .await,
         Err(StorageError::Compacted { .. })
     ));
-    assert!(matches!(store.watch("", 0).await, Err(StorageError::Compacted { .. })));
-    let at = store.list(ListOptions { revision: Some(compacted), ..Default::default() }).await.unwrap();
+    assert!(matches!(
+        store.watch("", 0).await,
+        Err(StorageError::Compacted { .. })
+    ));
+    let at = store
+        .list(ListOptions {
+            revision: Some(compacted),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(at.kvs.len(), 6, "old keys survive compaction");
-    assert_eq!(store.get("/cold/0").await.unwrap().unwrap().value, b("cold"));
+    assert_eq!(
+        store.get("/cold/0").await.unwrap().unwrap().value,
+        b("cold")
+    );
     assert_history_contiguous(&store, compacted).await;
     store.close().await.unwrap();
 
@@ -261,7 +356,10 @@ async fn automatic_compaction_bounds_history() {
     let db = redb::Database::create(&path).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
     let entries = redb::ReadableTableMetadata::len(&txn.open_table(LOG).unwrap()).unwrap();
-    assert!(entries as i64 <= (current - compacted) + 1 + 6, "log has {entries} entries");
+    assert!(
+        entries as i64 <= (current - compacted) + 1 + 6,
+        "log has {entries} entries"
+    );
 }
 
 #[tokio::test]
@@ -282,7 +380,10 @@ async fn time_based_compaction_compacts_old_history() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let current = store.current_revision().await.unwrap();
-    assert!(store.compacted_revision().await.unwrap() < current, "recent history is kept");
+    assert!(
+        store.compacted_revision().await.unwrap() < current,
+        "recent history is kept"
+    );
     store.close().await.unwrap();
 }
 
@@ -300,7 +401,8 @@ fn tiny_watch_buffers() -> EmbeddedConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_watch_recovers_from_history() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db.redb"), tiny_watch_buffers()).unwrap());
+    let store =
+        Arc::new(EmbeddedStore::open(&dir.path().join("db.redb"), tiny_watch_buffers()).unwrap());
     let mut stream = store.watch("/", 0).await.unwrap();
     let tasks: Vec<_> = (0..10)
         .map(|t| {
@@ -316,7 +418,11 @@ async fn lagging_watch_recovers_from_history() {
         task.await.unwrap();
     }
     for expected in 1..=300 {
-        let event = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(event.revision(), expected, "no gap, no duplicate");
         assert!(matches!(event, WatchEvent::Put { prev: None, .. }));
     }
@@ -333,9 +439,16 @@ async fn lagging_watch_past_compaction_ends_with_error() {
     store.compact(50).await.unwrap();
     let mut next = 1;
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+        {
             Some(Ok(event)) => {
-                assert_eq!(event.revision(), next, "events before the error have no gap");
+                assert_eq!(
+                    event.revision(),
+                    next,
+                    "events before the error have no gap"
+                );
                 next += 1;
                 if next > 50 {
                     break; // everything arrived before the compaction bit
@@ -345,7 +458,10 @@ async fn lagging_watch_past_compaction_ends_with_error() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(next <= 50, "with tiny buffers the watch must have lagged past the compaction");
+    assert!(
+        next <= 50,
+        "with tiny buffers the watch must have lagged past the compaction"
+    );
 }
 
 #[tokio::test]
@@ -356,5 +472,8 @@ async fn closing_the_store_ends_watches_with_an_error() {
     store.create("/x", b("x")).await.unwrap();
     assert!(matches!(stream.next().await, Some(Ok(_))));
     store.close().await.unwrap();
-    assert!(matches!(stream.next().await, Some(Err(StorageError::Unavailable(_)))));
+    assert!(matches!(
+        stream.next().await,
+        Some(Err(StorageError::Unavailable(_)))
+    ));
 }

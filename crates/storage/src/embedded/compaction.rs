@@ -48,7 +48,10 @@ pub fn compact(tables: &mut WriteTables<'_>, from: Revision, to: Revision) -> Re
             if tables.log.remove(revision).ctx("remove log")?.is_some() {
                 removed += 1;
             }
-            tables.index.remove((key.as_str(), revision)).ctx("remove index")?;
+            tables
+                .index
+                .remove((key.as_str(), revision))
+                .ctx("remove index")?;
         }
         start = end;
     }
@@ -83,11 +86,19 @@ pub struct AutoCompactor {
 
 impl AutoCompactor {
     pub fn new(policy: AutoCompaction) -> Self {
-        AutoCompactor { policy, samples: VecDeque::new() }
+        AutoCompactor {
+            policy,
+            samples: VecDeque::new(),
+        }
     }
 
     /// The revision to compact to now, if any.
-    pub fn target(&mut self, now: Instant, revision: Revision, compacted: Revision) -> Option<Revision> {
+    pub fn target(
+        &mut self,
+        now: Instant,
+        revision: Revision,
+        compacted: Revision,
+    ) -> Option<Revision> {
         let target = match self.policy {
             AutoCompaction::Disabled => return None,
             AutoCompaction::KeepRevisions(keep) => {
@@ -103,7 +114,10 @@ impl AutoCompactor {
 
     fn aged_target(&mut self, now: Instant, revision: Revision, age: Duration) -> Option<Revision> {
         let sample_every = age / 10;
-        let due = self.samples.back().is_none_or(|(t, _)| now.duration_since(*t) >= sample_every);
+        let due = self
+            .samples
+            .back()
+            .is_none_or(|(t, _)| now.duration_since(*t) >= sample_every);
         if due {
             self.samples.push_back((now, revision));
         }
@@ -138,7 +152,11 @@ mod tests {
         ];
         for (keep, revision, compacted, expected) in cases {
             let mut auto = AutoCompactor::new(AutoCompaction::KeepRevisions(keep));
-            assert_eq!(auto.target(now, revision, compacted), expected, "keep {keep} at {revision}");
+            assert_eq!(
+                auto.target(now, revision, compacted),
+                expected,
+                "keep {keep} at {revision}"
+            );
         }
     }
 

@@ -38,7 +38,10 @@ use error::internal;
 use watch::WatchTask;
 use writer::{Request, Writer};
 
-use crate::{KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchEvent, WatchStream};
+use crate::{
+    KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchEvent,
+    WatchStream,
+};
 
 /// The events of one committed batch, in revision order.
 type EventBatch = Arc<[WatchEvent]>;
@@ -131,15 +134,32 @@ impl EmbeddedStore {
                 let _ = done_tx.send(());
             })
             .map_err(|e| internal(format!("spawning the writer thread: {e}")))?;
-        tracing::info!(revision = counters.revision, compacted = counters.compacted, "embedded store open");
-        Ok(EmbeddedStore { db, requests: requests_tx, events, shared, writer_done, config })
+        tracing::info!(
+            revision = counters.revision,
+            compacted = counters.compacted,
+            "embedded store open"
+        );
+        Ok(EmbeddedStore {
+            db,
+            requests: requests_tx,
+            events,
+            shared,
+            writer_done,
+            config,
+        })
     }
 
     /// Stop the writer (after it finished the queued writes) and release the
     /// file, so the same path can be opened again. Watch streams end with an
     /// `Unavailable` error. Dropping the store does the same without waiting.
     pub async fn close(self) -> Result<()> {
-        let EmbeddedStore { db, requests, events, writer_done, .. } = self;
+        let EmbeddedStore {
+            db,
+            requests,
+            events,
+            writer_done,
+            ..
+        } = self;
         drop(requests);
         drop(events);
         drop(db);
@@ -154,9 +174,9 @@ impl EmbeddedStore {
             .send(Request { op, reply })
             .await
             .map_err(|_| StorageError::Unavailable("the storage writer has stopped".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| StorageError::Unavailable("the storage writer stopped before answering".to_owned()))?
+        answer.await.map_err(|_| {
+            StorageError::Unavailable("the storage writer stopped before answering".to_owned())
+        })?
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
@@ -172,7 +192,9 @@ impl EmbeddedStore {
 }
 
 fn unexpected(outcome: Outcome) -> StorageError {
-    internal(format!("writer answered with an unexpected outcome: {outcome:?}"))
+    internal(format!(
+        "writer answered with an unexpected outcome: {outcome:?}"
+    ))
 }
 
 #[async_trait]
@@ -196,7 +218,13 @@ impl Store for EmbeddedStore {
 
     #[instrument(level = "debug", skip(self, value), fields(len = value.len()))]
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
-        match self.write(Op::Create { key: key.to_owned(), value }).await? {
+        match self
+            .write(Op::Create {
+                key: key.to_owned(),
+                value,
+            })
+            .await?
+        {
             Outcome::Written(kv) => Ok(kv),
             other => Err(unexpected(other)),
         }
@@ -204,7 +232,14 @@ impl Store for EmbeddedStore {
 
     #[instrument(level = "debug", skip(self, value), fields(len = value.len()))]
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
-        match self.write(Op::Update { key: key.to_owned(), value, expected }).await? {
+        match self
+            .write(Op::Update {
+                key: key.to_owned(),
+                value,
+                expected,
+            })
+            .await?
+        {
             Outcome::Written(kv) => Ok(kv),
             other => Err(unexpected(other)),
         }
@@ -212,7 +247,13 @@ impl Store for EmbeddedStore {
 
     #[instrument(level = "debug", skip(self))]
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue)> {
-        match self.write(Op::Delete { key: key.to_owned(), expected }).await? {
+        match self
+            .write(Op::Delete {
+                key: key.to_owned(),
+                expected,
+            })
+            .await?
+        {
             Outcome::Deleted(revision, kv) => Ok((revision, kv)),
             other => Err(unexpected(other)),
         }
@@ -224,7 +265,10 @@ impl Store for EmbeddedStore {
         let live = self.events.subscribe();
         let compacted = self.shared.compacted.load(Ordering::Acquire);
         if after + 1 < compacted {
-            return Err(StorageError::Compacted { requested: after, compacted });
+            return Err(StorageError::Compacted {
+                requested: after,
+                compacted,
+            });
         }
         Ok(WatchTask {
             db: Arc::downgrade(&self.db),

@@ -19,13 +19,23 @@ struct Snapshot {
 fn snapshot(txn: &ReadTransaction) -> Result<Snapshot> {
     let meta = txn.open_table(META).ctx("open meta")?;
     let get = |name: &str| -> Result<i64> {
-        Ok(meta.get(name).ctx("read meta")?.map(|v| v.value()).unwrap_or(0))
+        Ok(meta
+            .get(name)
+            .ctx("read meta")?
+            .map(|v| v.value())
+            .unwrap_or(0))
     };
-    Ok(Snapshot { revision: get(META_REVISION)?, compacted: get(META_COMPACTED)? })
+    Ok(Snapshot {
+        revision: get(META_REVISION)?,
+        compacted: get(META_COMPACTED)?,
+    })
 }
 
 /// Load and decode the log entry written at `revision`.
-pub fn load_record(log: &impl ReadableTable<i64, &'static [u8]>, revision: Revision) -> Result<Record> {
+pub fn load_record(
+    log: &impl ReadableTable<i64, &'static [u8]>,
+    revision: Revision,
+) -> Result<Record> {
     let guard = log
         .get(revision)
         .ctx("read log")?
@@ -71,7 +81,12 @@ impl Page {
     }
 
     fn finish(self, revision: Revision) -> ListResult {
-        ListResult { kvs: self.kvs, revision, more: self.remaining > 0, remaining: self.remaining }
+        ListResult {
+            kvs: self.kvs,
+            revision,
+            more: self.remaining > 0,
+            remaining: self.remaining,
+        }
     }
 }
 
@@ -83,12 +98,22 @@ pub fn list(db: &Database, opts: &ListOptions) -> Result<ListResult> {
         _ => snap.revision,
     };
     if revision > snap.revision {
-        return Err(StorageError::FutureRevision { requested: revision, current: snap.revision });
+        return Err(StorageError::FutureRevision {
+            requested: revision,
+            current: snap.revision,
+        });
     }
     if revision < snap.compacted {
-        return Err(StorageError::Compacted { requested: revision, compacted: snap.compacted });
+        return Err(StorageError::Compacted {
+            requested: revision,
+            compacted: snap.compacted,
+        });
     }
-    let mut page = Page { kvs: Vec::new(), limit: opts.limit.filter(|&l| l > 0), remaining: 0 };
+    let mut page = Page {
+        kvs: Vec::new(),
+        limit: opts.limit.filter(|&l| l > 0),
+        remaining: 0,
+    };
     let prefix = opts.prefix.as_str();
     let start_after = opts.start_after.as_deref().filter(|s| *s >= prefix);
     if revision == snap.revision {
@@ -99,14 +124,22 @@ pub fn list(db: &Database, opts: &ListOptions) -> Result<ListResult> {
     Ok(page.finish(revision))
 }
 
-fn list_current(txn: &ReadTransaction, prefix: &str, start_after: Option<&str>, page: &mut Page) -> Result<()> {
+fn list_current(
+    txn: &ReadTransaction,
+    prefix: &str,
+    start_after: Option<&str>,
+    page: &mut Page,
+) -> Result<()> {
     let current = txn.open_table(CURRENT).ctx("open current")?;
     let log = txn.open_table(LOG).ctx("open log")?;
     let lower = match start_after {
         Some(s) => Bound::Excluded(s),
         None => Bound::Included(prefix),
     };
-    for entry in current.range::<&str>((lower, Bound::Unbounded)).ctx("range current")? {
+    for entry in current
+        .range::<&str>((lower, Bound::Unbounded))
+        .ctx("range current")?
+    {
         let (key, revs) = entry.ctx("iterate current")?;
         if !key.value().starts_with(prefix) {
             break;
@@ -116,7 +149,8 @@ fn list_current(txn: &ReadTransaction, prefix: &str, start_after: Option<&str>, 
             continue;
         }
         let (_, mod_revision) = revs.value();
-        page.kvs.push(load_record(&log, mod_revision)?.into_kv(mod_revision));
+        page.kvs
+            .push(load_record(&log, mod_revision)?.into_kv(mod_revision));
     }
     Ok(())
 }
@@ -139,7 +173,9 @@ fn list_past(
     // (key, newest version <= revision) of the key being scanned.
     let mut group: Option<(String, Option<Revision>)> = None;
     let emit = |group: Option<(String, Option<Revision>)>, page: &mut Page| -> Result<()> {
-        let Some((_, Some(version))) = group else { return Ok(()) };
+        let Some((_, Some(version))) = group else {
+            return Ok(());
+        };
         let record = load_record(&log, version)?;
         if record.kind == Kind::Put {
             if page.full() {
@@ -150,7 +186,10 @@ fn list_past(
         }
         Ok(())
     };
-    for entry in index.range::<(&str, i64)>((lower, Bound::Unbounded)).ctx("range index")? {
+    for entry in index
+        .range::<(&str, i64)>((lower, Bound::Unbounded))
+        .ctx("range index")?
+    {
         let (entry_key, _) = entry.ctx("iterate index")?;
         let (key, version) = entry_key.value();
         if !key.starts_with(prefix) {
@@ -181,18 +220,34 @@ pub struct EventChunk {
 
 /// Events under `prefix` with revision > `after`, scanning at most `max_scan`
 /// log entries. `Compacted` if `after + 1` is older than the compaction point.
-pub fn read_events(db: &Database, prefix: &str, after: Revision, max_scan: usize) -> Result<EventChunk> {
+pub fn read_events(
+    db: &Database,
+    prefix: &str,
+    after: Revision,
+    max_scan: usize,
+) -> Result<EventChunk> {
     let txn = db.begin_read().ctx("begin read")?;
     let snap = snapshot(&txn)?;
     if after + 1 < snap.compacted {
-        return Err(StorageError::Compacted { requested: after, compacted: snap.compacted });
+        return Err(StorageError::Compacted {
+            requested: after,
+            compacted: snap.compacted,
+        });
     }
-    let mut chunk = EventChunk { events: Vec::new(), covered: after, reached_end: true };
+    let mut chunk = EventChunk {
+        events: Vec::new(),
+        covered: after,
+        reached_end: true,
+    };
     if after >= snap.revision {
         return Ok(chunk);
     }
     let log = txn.open_table(LOG).ctx("open log")?;
-    for (scanned, entry) in log.range::<i64>(after + 1..=snap.revision).ctx("range log")?.enumerate() {
+    for (scanned, entry) in log
+        .range::<i64>(after + 1..=snap.revision)
+        .ctx("range log")?
+        .enumerate()
+    {
         if scanned == max_scan {
             chunk.reached_end = false;
             break;
@@ -222,10 +277,15 @@ pub fn to_event(
         p => Some(load_record(log, p)?.into_kv(p)),
     };
     match record.kind {
-        Kind::Put => Ok(WatchEvent::Put { kv: record.into_kv(revision), prev }),
+        Kind::Put => Ok(WatchEvent::Put {
+            kv: record.into_kv(revision),
+            prev,
+        }),
         Kind::Delete => {
             let prev = prev.ok_or_else(|| {
-                internal(format!("delete at revision {revision} has no previous value"))
+                internal(format!(
+                    "delete at revision {revision} has no previous value"
+                ))
             })?;
             Ok(WatchEvent::Delete { revision, prev })
         }

@@ -76,7 +76,8 @@ impl Record {
     }
 
     pub fn decode(revision: Revision, data: &[u8]) -> Result<Record> {
-        let corrupt = |what: &str| internal(format!("corrupt log record at revision {revision}: {what}"));
+        let corrupt =
+            |what: &str| internal(format!("corrupt log record at revision {revision}: {what}"));
         if data.len() < HEADER_LEN {
             return Err(corrupt("too short"));
         }
@@ -86,12 +87,16 @@ impl Record {
             other => return Err(corrupt(&format!("unknown kind {other}"))),
         };
         let i64_at = |at: usize| -> Result<i64> {
-            let bytes: [u8; 8] = data[at..at + 8].try_into().map_err(|_| corrupt("bad i64"))?;
+            let bytes: [u8; 8] = data[at..at + 8]
+                .try_into()
+                .map_err(|_| corrupt("bad i64"))?;
             Ok(i64::from_le_bytes(bytes))
         };
         let create_revision = i64_at(1)?;
         let prev_revision = i64_at(9)?;
-        let len_bytes: [u8; 4] = data[17..21].try_into().map_err(|_| corrupt("bad key length"))?;
+        let len_bytes: [u8; 4] = data[17..21]
+            .try_into()
+            .map_err(|_| corrupt("bad key length"))?;
         let key_end = HEADER_LEN + u32::from_le_bytes(len_bytes) as usize;
         if data.len() < key_end {
             return Err(corrupt("key overruns record"));
@@ -140,7 +145,11 @@ fn init_or_check(db: &Database) -> Result<Counters> {
         let read = db.begin_read().ctx("begin read")?;
         match read.open_table(META) {
             Ok(meta) => {
-                if meta.get(META_FORMAT_VERSION).ctx("read format version")?.is_some() {
+                if meta
+                    .get(META_FORMAT_VERSION)
+                    .ctx("read format version")?
+                    .is_some()
+                {
                     return load_counters(&meta);
                 }
             }
@@ -153,22 +162,32 @@ fn init_or_check(db: &Database) -> Result<Counters> {
     {
         let log = txn.open_table(LOG).ctx("open log")?;
         if log.len().ctx("log length")? != 0 {
-            return Err(internal("database has a log but no format version".to_owned()));
+            return Err(internal(
+                "database has a log but no format version".to_owned(),
+            ));
         }
         txn.open_table(INDEX).ctx("open index")?;
         txn.open_table(CURRENT).ctx("open current")?;
         let mut meta = txn.open_table(META).ctx("open meta")?;
-        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION).ctx("write format version")?;
+        meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)
+            .ctx("write format version")?;
         meta.insert(META_REVISION, 0).ctx("write revision")?;
         meta.insert(META_COMPACTED, 0).ctx("write compacted")?;
     }
     txn.commit().ctx("commit initial layout")?;
-    Ok(Counters { revision: 0, compacted: 0 })
+    Ok(Counters {
+        revision: 0,
+        compacted: 0,
+    })
 }
 
 fn load_counters(meta: &impl ReadableTable<&'static str, i64>) -> Result<Counters> {
     let get = |name: &str| -> Result<i64> {
-        Ok(meta.get(name).ctx("read meta")?.map(|v| v.value()).unwrap_or(0))
+        Ok(meta
+            .get(name)
+            .ctx("read meta")?
+            .map(|v| v.value())
+            .unwrap_or(0))
     };
     let version = get(META_FORMAT_VERSION)?;
     if version != FORMAT_VERSION {
@@ -176,7 +195,10 @@ fn load_counters(meta: &impl ReadableTable<&'static str, i64>) -> Result<Counter
             "unsupported on-disk format version {version} (this build reads {FORMAT_VERSION})"
         )));
     }
-    Ok(Counters { revision: get(META_REVISION)?, compacted: get(META_COMPACTED)? })
+    Ok(Counters {
+        revision: get(META_REVISION)?,
+        compacted: get(META_COMPACTED)?,
+    })
 }
 
 #[cfg(test)]

@@ -72,13 +72,18 @@ impl WatchTask {
 
     /// Send history after `last` until the end of the log. `Ok(false)` when
     /// the consumer is gone.
-    async fn replay(&self, last: &mut Revision, tx: &mpsc::Sender<Result<WatchEvent>>) -> Result<bool> {
+    async fn replay(
+        &self,
+        last: &mut Revision,
+        tx: &mpsc::Sender<Result<WatchEvent>>,
+    ) -> Result<bool> {
         loop {
             let db = self.db.upgrade().ok_or_else(closed)?;
             let (prefix, after, chunk) = (self.prefix.clone(), *last, self.chunk.max(1));
-            let chunk = tokio::task::spawn_blocking(move || read_events(&db, &prefix, after, chunk))
-                .await
-                .map_err(|e| internal(format!("watch history read failed: {e}")))??;
+            let chunk =
+                tokio::task::spawn_blocking(move || read_events(&db, &prefix, after, chunk))
+                    .await
+                    .map_err(|e| internal(format!("watch history read failed: {e}")))??;
             for event in chunk.events {
                 if tx.send(Ok(event)).await.is_err() {
                     return Ok(false);
@@ -91,7 +96,11 @@ impl WatchTask {
         }
     }
 
-    async fn follow(&mut self, last: &mut Revision, tx: &mpsc::Sender<Result<WatchEvent>>) -> Followed {
+    async fn follow(
+        &mut self,
+        last: &mut Revision,
+        tx: &mpsc::Sender<Result<WatchEvent>>,
+    ) -> Followed {
         loop {
             let received = tokio::select! {
                 _ = tx.closed() => return Followed::Done,

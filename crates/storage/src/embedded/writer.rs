@@ -67,7 +67,11 @@ impl Writer {
         let span = debug_span!("commit_batch", size = batch.len(), after = self.revision);
         let _enter = span.enter();
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|r| (r.op, r.reply)).unzip();
-        let mut state = BatchState { revision: self.revision, compacted: self.compacted, events: Vec::new() };
+        let mut state = BatchState {
+            revision: self.revision,
+            compacted: self.compacted,
+            events: Vec::new(),
+        };
         match self.apply_and_commit(ops, &mut state) {
             Ok(verdicts) => {
                 self.advance(state.revision, state.compacted);
@@ -84,7 +88,8 @@ impl Writer {
                 warn!(error = %e, "group commit failed; failing every write of the batch");
                 self.reload_counters();
                 for reply in replies {
-                    let _ = reply.send(Err(StorageError::Unavailable(format!("write failed: {e}"))));
+                    let _ =
+                        reply.send(Err(StorageError::Unavailable(format!("write failed: {e}"))));
                 }
             }
         }
@@ -93,7 +98,8 @@ impl Writer {
     /// One transaction for the whole batch; a storage error aborts all of it.
     fn apply_and_commit(&self, ops: Vec<Op>, state: &mut BatchState) -> Result<Vec<Verdict>> {
         let mut txn = self.db.begin_write().ctx("begin write")?;
-        txn.set_durability(Durability::Immediate).ctx("set durability")?;
+        txn.set_durability(Durability::Immediate)
+            .ctx("set durability")?;
         let verdicts = {
             let mut tables = WriteTables::open(&txn)?;
             let mut verdicts = Vec::with_capacity(ops.len());
@@ -120,7 +126,11 @@ impl Writer {
             let txn = self.db.begin_read().ctx("begin read")?;
             let meta = txn.open_table(META).ctx("open meta")?;
             let get = |name: &str| -> Result<i64> {
-                Ok(meta.get(name).ctx("read meta")?.map(|v| v.value()).unwrap_or(0))
+                Ok(meta
+                    .get(name)
+                    .ctx("read meta")?
+                    .map(|v| v.value())
+                    .unwrap_or(0))
             };
             Ok((get(META_REVISION)?, get(META_COMPACTED)?))
         })();
@@ -131,15 +141,23 @@ impl Writer {
     }
 
     fn auto_compact(&mut self) {
-        let Some(target) = self.auto.target(Instant::now(), self.revision, self.compacted) else {
+        let Some(target) = self
+            .auto
+            .target(Instant::now(), self.revision, self.compacted)
+        else {
             return;
         };
         let span = debug_span!("auto_compact", from = self.compacted, to = target);
         let _enter = span.enter();
-        let mut state = BatchState { revision: self.revision, compacted: self.compacted, events: Vec::new() };
+        let mut state = BatchState {
+            revision: self.revision,
+            compacted: self.compacted,
+            events: Vec::new(),
+        };
         let result = (|| -> Result<usize> {
             let mut txn = self.db.begin_write().ctx("begin write")?;
-            txn.set_durability(Durability::Immediate).ctx("set durability")?;
+            txn.set_durability(Durability::Immediate)
+                .ctx("set durability")?;
             let removed = {
                 let mut tables = WriteTables::open(&txn)?;
                 let removed = compaction::compact(&mut tables, state.compacted, target)?;

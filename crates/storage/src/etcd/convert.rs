@@ -13,7 +13,11 @@ const NUL: u8 = 0;
 /// `prefix`. An empty prefix is the whole keyspace (`"\0"`, `"\0"`), as etcd
 /// rejects empty keys.
 pub fn prefix_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
-    let key = if prefix.is_empty() { vec![NUL] } else { prefix.as_bytes().to_vec() };
+    let key = if prefix.is_empty() {
+        vec![NUL]
+    } else {
+        prefix.as_bytes().to_vec()
+    };
     (key, prefix_end(prefix.as_bytes()))
 }
 
@@ -45,7 +49,10 @@ pub fn list_start(prefix_key: Vec<u8>, start_after: Option<&str>) -> Vec<u8> {
 
 pub fn key_string(key: &[u8]) -> Result<String> {
     String::from_utf8(key.to_vec()).map_err(|_| {
-        StorageError::Internal(format!("etcd returned a key that is not UTF-8: {:?}", Bytes::copy_from_slice(key)))
+        StorageError::Internal(format!(
+            "etcd returned a key that is not UTF-8: {:?}",
+            Bytes::copy_from_slice(key)
+        ))
     })
 }
 
@@ -72,7 +79,9 @@ impl Failure {
     /// For calls where a revision error is not expected.
     pub fn into_error(self) -> StorageError {
         match self {
-            Failure::Compacted => StorageError::Internal("etcd: unexpected ErrCompacted".to_owned()),
+            Failure::Compacted => {
+                StorageError::Internal("etcd: unexpected ErrCompacted".to_owned())
+            }
             Failure::Future => StorageError::Internal("etcd: unexpected ErrFutureRev".to_owned()),
             Failure::Other(e) => e,
         }
@@ -146,7 +155,11 @@ mod tests {
             ("", Some(""), &b"\0"[..]),
         ];
         for (prefix, after, expected) in cases {
-            assert_eq!(list_start(prefix_range(prefix).0, after), expected, "{prefix:?} after {after:?}");
+            assert_eq!(
+                list_start(prefix_range(prefix).0, after),
+                expected,
+                "{prefix:?} after {after:?}"
+            );
         }
     }
 }

@@ -32,14 +32,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-    TxnResponse, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
+    TxnOpResponse, TxnResponse, WatchOptions,
 };
 use tracing::instrument;
 
 use convert::{classify, kv_from, list_start, map_err, prefix_range, Failure};
 
-use crate::{KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchStream};
+use crate::{
+    KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchStream,
+};
 
 /// How to reach etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +79,10 @@ pub struct EtcdStore {
 impl std::fmt::Debug for EtcdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdStore")
-            .field("known_compacted", &self.known_compacted.load(Ordering::Acquire))
+            .field(
+                "known_compacted",
+                &self.known_compacted.load(Ordering::Acquire),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +93,9 @@ impl EtcdStore {
     #[instrument(skip(config))]
     pub async fn connect(endpoints: &[String], config: EtcdConfig) -> Result<Self> {
         if endpoints.is_empty() {
-            return Err(StorageError::Unavailable("no etcd endpoints given".to_owned()));
+            return Err(StorageError::Unavailable(
+                "no etcd endpoints given".to_owned(),
+            ));
         }
         let mut options = ConnectOptions::new().with_connect_timeout(config.connect_timeout);
         if let Some(timeout) = config.request_timeout {
@@ -100,15 +107,25 @@ impl EtcdStore {
         if let Some((user, password)) = config.user {
             options = options.with_user(user, password);
         }
-        let client = Client::connect(endpoints, Some(options)).await.map_err(|e| match classify(e) {
-            Failure::Other(StorageError::Internal(message)) => StorageError::Unavailable(message),
-            other => other.into_error(),
-        })?;
-        let store = EtcdStore { client, known_compacted: Arc::new(AtomicI64::new(0)) };
+        let client =
+            Client::connect(endpoints, Some(options))
+                .await
+                .map_err(|e| match classify(e) {
+                    Failure::Other(StorageError::Internal(message)) => {
+                        StorageError::Unavailable(message)
+                    }
+                    other => other.into_error(),
+                })?;
+        let store = EtcdStore {
+            client,
+            known_compacted: Arc::new(AtomicI64::new(0)),
+        };
         // Fail fast on a wrong address rather than at the first request.
         tokio::time::timeout(config.connect_timeout, store.current_revision())
             .await
-            .map_err(|_| StorageError::Unavailable(format!("etcd at {endpoints:?} did not answer")))??;
+            .map_err(|_| {
+                StorageError::Unavailable(format!("etcd at {endpoints:?} did not answer"))
+            })??;
         Ok(store)
     }
 
@@ -142,9 +159,15 @@ impl EtcdStore {
     async fn compacted_error(&self, requested: Revision) -> StorageError {
         let compacted = match self.compacted_revision().await {
             Ok(c) => c,
-            Err(_) => self.known_compacted.load(Ordering::Acquire).max(requested + 1),
+            Err(_) => self
+                .known_compacted
+                .load(Ordering::Acquire)
+                .max(requested + 1),
         };
-        StorageError::Compacted { requested, compacted }
+        StorageError::Compacted {
+            requested,
+            compacted,
+        }
     }
 
     async fn future_error(&self, requested: Revision) -> StorageError {
@@ -173,11 +196,19 @@ fn only_response(response: &TxnResponse) -> Result<TxnOpResponse> {
 /// `NotFound` or `Conflict` from the `get` of a failed conditional txn.
 fn rejection(key: &str, expected: Revision, response: &TxnResponse) -> Result<StorageError> {
     let TxnOpResponse::Get(get) = only_response(response)? else {
-        return Err(StorageError::Internal("etcd txn else-branch did not return a get".to_owned()));
+        return Err(StorageError::Internal(
+            "etcd txn else-branch did not return a get".to_owned(),
+        ));
     };
     Ok(match get.kvs().first() {
-        None => StorageError::NotFound { key: key.to_owned() },
-        Some(kv) => StorageError::Conflict { key: key.to_owned(), expected, actual: kv.mod_revision() },
+        None => StorageError::NotFound {
+            key: key.to_owned(),
+        },
+        Some(kv) => StorageError::Conflict {
+            key: key.to_owned(),
+            expected,
+            actual: kv.mod_revision(),
+        },
     })
 }
 
@@ -185,7 +216,12 @@ fn rejection(key: &str, expected: Revision, response: &TxnResponse) -> Result<St
 impl Store for EtcdStore {
     #[instrument(level = "debug", skip(self))]
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let response = self.client.kv_client().get(key, None).await.map_err(map_err)?;
+        let response = self
+            .client
+            .kv_client()
+            .get(key, None)
+            .await
+            .map_err(map_err)?;
         response.kvs().first().map(kv_from).transpose()
     }
 
@@ -211,22 +247,40 @@ impl Store for EtcdStore {
                 })
             }
         };
-        let kvs = response.kvs().iter().map(kv_from).collect::<Result<Vec<_>>>()?;
+        let kvs = response
+            .kvs()
+            .iter()
+            .map(kv_from)
+            .collect::<Result<Vec<_>>>()?;
         let returned = i64::try_from(kvs.len()).unwrap_or(i64::MAX);
         let more = response.more();
-        let remaining = if more { (response.count() - returned).max(0) } else { 0 };
+        let remaining = if more {
+            (response.count() - returned).max(0)
+        } else {
+            0
+        };
         let revision = match requested {
             Some(r) => r,
             None => header_revision(response.header())?,
         };
-        Ok(ListResult { kvs, revision, more, remaining })
+        Ok(ListResult {
+            kvs,
+            revision,
+            more,
+            remaining,
+        })
     }
 
     #[instrument(level = "debug", skip(self))]
     async fn count(&self, prefix: &str) -> Result<i64> {
         let (key, end) = prefix_range(prefix);
         let options = GetOptions::new().with_range(end).with_count_only();
-        let response = self.client.kv_client().get(key, Some(options)).await.map_err(map_err)?;
+        let response = self
+            .client
+            .kv_client()
+            .get(key, Some(options))
+            .await
+            .map_err(map_err)?;
         Ok(response.count())
     }
 
@@ -237,10 +291,17 @@ impl Store for EtcdStore {
             .and_then([TxnOp::put(key, value.to_vec(), None)]);
         let response = self.txn(txn).await?;
         if !response.succeeded() {
-            return Err(StorageError::AlreadyExists { key: key.to_owned() });
+            return Err(StorageError::AlreadyExists {
+                key: key.to_owned(),
+            });
         }
         let revision = header_revision(response.header())?;
-        Ok(KeyValue { key: key.to_owned(), value, create_revision: revision, mod_revision: revision })
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision: revision,
+            mod_revision: revision,
+        })
     }
 
     #[instrument(level = "debug", skip(self, value), fields(len = value.len()))]
@@ -250,7 +311,11 @@ impl Store for EtcdStore {
                 Compare::create_revision(key, CompareOp::Greater, 0),
                 Compare::mod_revision(key, CompareOp::Equal, expected),
             ])
-            .and_then([TxnOp::put(key, value.to_vec(), Some(PutOptions::new().with_prev_key()))])
+            .and_then([TxnOp::put(
+                key,
+                value.to_vec(),
+                Some(PutOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(key, None)]);
         let response = self.txn(txn).await?;
         if !response.succeeded() {
@@ -258,13 +323,22 @@ impl Store for EtcdStore {
         }
         let revision = header_revision(response.header())?;
         let TxnOpResponse::Put(put) = only_response(&response)? else {
-            return Err(StorageError::Internal("etcd txn did not return a put".to_owned()));
+            return Err(StorageError::Internal(
+                "etcd txn did not return a put".to_owned(),
+            ));
         };
         let create_revision = put
             .prev_key()
             .map(|prev| prev.create_revision())
-            .ok_or_else(|| StorageError::Internal("etcd put returned no previous value".to_owned()))?;
-        Ok(KeyValue { key: key.to_owned(), value, create_revision, mod_revision: revision })
+            .ok_or_else(|| {
+                StorageError::Internal("etcd put returned no previous value".to_owned())
+            })?;
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision,
+            mod_revision: revision,
+        })
     }
 
     #[instrument(level = "debug", skip(self))]
@@ -275,7 +349,10 @@ impl Store for EtcdStore {
         }
         let txn = Txn::new()
             .when(compares)
-            .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
+            .and_then([TxnOp::delete(
+                key,
+                Some(DeleteOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(key, None)]);
         let response = self.txn(txn).await?;
         if !response.succeeded() {
@@ -283,14 +360,18 @@ impl Store for EtcdStore {
         }
         let revision = header_revision(response.header())?;
         let TxnOpResponse::Delete(deleted) = only_response(&response)? else {
-            return Err(StorageError::Internal("etcd txn did not return a delete".to_owned()));
+            return Err(StorageError::Internal(
+                "etcd txn did not return a delete".to_owned(),
+            ));
         };
         let prev = deleted
             .prev_kvs()
             .first()
             .map(kv_from)
             .transpose()?
-            .ok_or_else(|| StorageError::Internal("etcd delete returned no previous value".to_owned()))?;
+            .ok_or_else(|| {
+                StorageError::Internal("etcd delete returned no previous value".to_owned())
+            })?;
         Ok((revision, prev))
     }
 
@@ -303,8 +384,16 @@ impl Store for EtcdStore {
             return Err(self.compacted_error(after).await);
         }
         let (key, end) = prefix_range(prefix);
-        let options = WatchOptions::new().with_range(end).with_start_revision(start).with_prev_key();
-        let inner = self.client.watch_client().watch(key, Some(options)).await.map_err(map_err)?;
+        let options = WatchOptions::new()
+            .with_range(end)
+            .with_start_revision(start)
+            .with_prev_key();
+        let inner = self
+            .client
+            .watch_client()
+            .watch(key, Some(options))
+            .await
+            .map_err(map_err)?;
         Ok(watch::adapt(inner, after, self.known_compacted.clone()))
     }
 
@@ -326,7 +415,12 @@ impl Store for EtcdStore {
 
     async fn current_revision(&self) -> Result<Revision> {
         let options = GetOptions::new().with_count_only();
-        let response = self.client.kv_client().get(vec![0], Some(options)).await.map_err(map_err)?;
+        let response = self
+            .client
+            .kv_client()
+            .get(vec![0], Some(options))
+            .await
+            .map_err(map_err)?;
         header_revision(response.header())
     }
 

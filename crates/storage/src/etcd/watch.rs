@@ -25,8 +25,18 @@ struct State {
     known_compacted: Arc<AtomicI64>,
 }
 
-pub fn adapt(inner: etcd_client::WatchStream, after: Revision, known_compacted: Arc<AtomicI64>) -> WatchStream {
-    let state = State { inner, pending: VecDeque::new(), done: false, last: after, known_compacted };
+pub fn adapt(
+    inner: etcd_client::WatchStream,
+    after: Revision,
+    known_compacted: Arc<AtomicI64>,
+) -> WatchStream {
+    let state = State {
+        inner,
+        pending: VecDeque::new(),
+        done: false,
+        last: after,
+        known_compacted,
+    };
     futures::stream::unfold(state, |mut state| async move {
         loop {
             if let Some(item) = state.pending.pop_front() {
@@ -37,7 +47,9 @@ pub fn adapt(inner: etcd_client::WatchStream, after: Revision, known_compacted: 
             }
             match state.inner.message().await {
                 Ok(Some(response)) => state.absorb(response),
-                Ok(None) => state.fail(StorageError::Unavailable("etcd closed the watch stream".to_owned())),
+                Ok(None) => state.fail(StorageError::Unavailable(
+                    "etcd closed the watch stream".to_owned(),
+                )),
                 Err(e) => state.fail(map_err(e)),
             }
         }
@@ -53,7 +65,10 @@ impl State {
 
     fn compacted(&mut self, compacted: Revision) {
         self.known_compacted.fetch_max(compacted, Ordering::AcqRel);
-        self.fail(StorageError::Compacted { requested: self.last, compacted });
+        self.fail(StorageError::Compacted {
+            requested: self.last,
+            compacted,
+        });
     }
 
     fn absorb(&mut self, response: WatchResponse) {
@@ -78,12 +93,15 @@ impl State {
     }
 
     fn convert(&mut self, event: &etcd_client::Event) -> Result<WatchEvent> {
-        let kv = event
-            .kv()
-            .ok_or_else(|| StorageError::Internal("etcd watch event without a key-value".to_owned()))?;
+        let kv = event.kv().ok_or_else(|| {
+            StorageError::Internal("etcd watch event without a key-value".to_owned())
+        })?;
         let prev = event.prev_kv().map(kv_from).transpose()?;
         match event.event_type() {
-            EventType::Put => Ok(WatchEvent::Put { kv: kv_from(kv)?, prev }),
+            EventType::Put => Ok(WatchEvent::Put {
+                kv: kv_from(kv)?,
+                prev,
+            }),
             EventType::Delete => {
                 let revision = kv.mod_revision();
                 match prev {
@@ -95,7 +113,10 @@ impl State {
                         tracing::warn!(%key, revision, "etcd delete event without previous value");
                         let compacted = self.known_compacted.load(Ordering::Acquire).max(revision);
                         self.known_compacted.fetch_max(compacted, Ordering::AcqRel);
-                        Err(StorageError::Compacted { requested: self.last, compacted })
+                        Err(StorageError::Compacted {
+                            requested: self.last,
+                            compacted,
+                        })
                     }
                 }
             }

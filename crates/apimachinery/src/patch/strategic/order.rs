@@ -1,9 +1,9 @@
 //! List ordering and item lookup shared by apply and diff (upstream
 //! `normalizeElementOrder`, `mergeSortedSlice` and friends).
 //!
-//! Order precedence when merging: `$setElementOrder` > order of the patch list
-//! > order of the live list. Items known only to the patch and absent from the
-//! live list come first, as upstream.
+//! Order precedence when merging: `$setElementOrder`, then the order of the
+//! patch list, then the order of the live list. Items known only to the patch
+//! and absent from the live list come first, as upstream.
 
 use serde_json::Value;
 

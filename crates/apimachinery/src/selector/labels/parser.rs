@@ -117,9 +117,7 @@ impl Parser {
         if token != Token::Identifier {
             return Err(format!("found '{literal}', expected: identifier"));
         }
-        if let Err(e) = validate_label_key(&literal, "<nil>") {
-            return Err(e);
-        }
+        validate_label_key(&literal, "<nil>")?;
         let (next, _) = self.lookahead(Context::Values);
         if matches!(next, Token::EndOfString | Token::Comma) && operator.is_none() {
             operator = Some(Operator::Exists);

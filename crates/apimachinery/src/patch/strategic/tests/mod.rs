@@ -69,7 +69,7 @@ pub(super) fn check_diff(original: Value, modified: Value, meta: &dyn PatchMeta,
         .map(|p| p.to_string())
         .map_err(|e| e.to_string());
     assert_eq!(
-        rendered.as_deref(),
+        rendered.as_ref().map(String::as_str).map_err(String::as_str),
         expected,
         "\noriginal: {original}\nmodified: {modified}"
     );

@@ -1,0 +1,348 @@
+//! API semantics and error shapes, in-process over a real embedded store.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::TestServer;
+
+fn pod(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}})
+}
+
+fn deployment(name: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+}
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+#[tokio::test]
+async fn create_stamps_and_defaults() {
+    let s = TestServer::embedded().await;
+    let r = s.post(PODS, &pod("web")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let p = r.body;
+    assert!(!p["metadata"]["uid"].as_str().unwrap().is_empty());
+    assert!(p["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(p["metadata"]["resourceVersion"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+    assert_eq!(p["metadata"]["namespace"], "default");
+    for (ptr, want) in [
+        ("/spec/restartPolicy", json!("Always")),
+        ("/spec/dnsPolicy", json!("ClusterFirst")),
+        ("/spec/schedulerName", json!("default-scheduler")),
+        ("/spec/terminationGracePeriodSeconds", json!(30)),
+        ("/spec/enableServiceLinks", json!(true)),
+        ("/spec/containers/0/imagePullPolicy", json!("IfNotPresent")),
+        ("/spec/containers/0/terminationMessagePath", json!("/dev/termination-log")),
+        ("/spec/containers/0/ports/0/protocol", json!("TCP")),
+        ("/status/phase", json!("Pending")),
+        ("/status/qosClass", json!("BestEffort")),
+    ] {
+        assert_eq!(p.pointer(ptr), Some(&want), "{ptr}");
+    }
+    let got = s.get(&format!("{PODS}/web")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body["metadata"]["uid"], p["metadata"]["uid"]);
+}
+
+#[tokio::test]
+async fn error_shapes() {
+    let s = TestServer::embedded().await;
+    assert_eq!(s.post(PODS, &pod("web")).await.status, StatusCode::CREATED);
+    struct Case {
+        what: &'static str,
+        method: Method,
+        path: &'static str,
+        content_type: &'static str,
+        body: String,
+        code: u16,
+        reason: &'static str,
+        message: &'static str,
+    }
+    let big = format!("{{\"metadata\":{{\"name\":\"x\",\"annotations\":{{\"a\":\"{}\"}}}}}}", "x".repeat(4 << 20));
+    let cases = vec![
+        Case { what: "duplicate", method: Method::POST, path: PODS, content_type: "application/json", body: pod("web").to_string(), code: 409, reason: "AlreadyExists", message: "pods \"web\" already exists" },
+        Case { what: "missing", method: Method::GET, path: "/api/v1/namespaces/default/pods/nope", content_type: "", body: String::new(), code: 404, reason: "NotFound", message: "pods \"nope\" not found" },
+        Case { what: "missing deployment", method: Method::GET, path: "/apis/apps/v1/namespaces/default/deployments/nope", content_type: "", body: String::new(), code: 404, reason: "NotFound", message: "deployments.apps \"nope\" not found" },
+        Case { what: "malformed json", method: Method::POST, path: PODS, content_type: "application/json", body: "{\"metadata\": ".into(), code: 400, reason: "BadRequest", message: "error decoding JSON body" },
+        Case { what: "not an object", method: Method::POST, path: PODS, content_type: "application/json", body: "[1,2]".into(), code: 400, reason: "BadRequest", message: "must be a JSON object" },
+        Case { what: "wrong kind", method: Method::POST, path: PODS, content_type: "application/json", body: json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}).to_string(), code: 400, reason: "BadRequest", message: "the kind in the data (Service) does not match the expected kind (Pod)" },
+        Case { what: "type error", method: Method::POST, path: "/apis/apps/v1/namespaces/default/deployments", content_type: "application/json", body: json!({"metadata": {"name": "x"}, "spec": {"replicas": "three"}}).to_string(), code: 400, reason: "BadRequest", message: "at spec.replicas" },
+        Case { what: "unknown resource", method: Method::GET, path: "/api/v1/namespaces/default/widgets", content_type: "", body: String::new(), code: 404, reason: "NotFound", message: "the server could not find the requested resource" },
+        Case { what: "unknown group", method: Method::GET, path: "/apis/example.com/v1/widgets", content_type: "", body: String::new(), code: 404, reason: "NotFound", message: "the server could not find the requested resource" },
+        Case { what: "too large", method: Method::POST, path: "/api/v1/namespaces/default/configmaps", content_type: "application/json", body: big, code: 413, reason: "RequestEntityTooLarge", message: "larger than the limit" },
+        Case { what: "deep nesting", method: Method::POST, path: PODS, content_type: "application/json", body: "[".repeat(5000), code: 400, reason: "BadRequest", message: "recursion limit" },
+        Case { what: "bad media type", method: Method::POST, path: PODS, content_type: "text/plain", body: "x".into(), code: 415, reason: "UnsupportedMediaType", message: "unknown format" },
+        Case { what: "missing namespace", method: Method::POST, path: "/api/v1/namespaces/nowhere/pods", content_type: "application/json", body: pod("a").to_string(), code: 404, reason: "NotFound", message: "namespaces \"nowhere\" not found" },
+        Case { what: "bad label selector", method: Method::GET, path: "/api/v1/pods?labelSelector=a%20in%20(", content_type: "", body: String::new(), code: 400, reason: "BadRequest", message: "unable to parse requirement" },
+        Case { what: "bad field selector", method: Method::GET, path: "/api/v1/pods?fieldSelector=spec.bogus%3Dx", content_type: "", body: String::new(), code: 400, reason: "BadRequest", message: "field label not supported: spec.bogus" },
+        Case { what: "bad patch", method: Method::PATCH, path: "/api/v1/namespaces/default/pods/web", content_type: "application/json-patch+json", body: "{\"op\":1}".into(), code: 400, reason: "BadRequest", message: "" },
+        Case { what: "bad patch type", method: Method::PATCH, path: "/api/v1/namespaces/default/pods/web", content_type: "application/json", body: "{}".into(), code: 415, reason: "UnsupportedMediaType", message: "" },
+        Case { what: "protected namespace", method: Method::DELETE, path: "/api/v1/namespaces/default", content_type: "", body: String::new(), code: 403, reason: "Forbidden", message: "namespaces \"default\" is forbidden: this namespace may not be deleted" },
+        Case { what: "bad continue", method: Method::GET, path: "/api/v1/pods?limit=1&continue=garbage", content_type: "", body: String::new(), code: 400, reason: "BadRequest", message: "continue key is not valid" },
+        Case { what: "bad dryRun", method: Method::POST, path: PODS, content_type: "application/json", body: pod("z").to_string() + "", code: 201, reason: "", message: "" },
+    ];
+    for c in cases {
+        let r = s.send(c.method, c.path, c.content_type, c.body.into_bytes(), None).await;
+        assert_eq!(r.status.as_u16(), c.code, "{}: {}", c.what, r.text);
+        if c.code >= 400 {
+            assert_eq!(r.body["kind"], "Status", "{}", c.what);
+            assert_eq!(r.body["reason"], c.reason, "{}: {}", c.what, r.text);
+            assert_eq!(r.body["code"], c.code, "{}", c.what);
+            let msg = r.body["message"].as_str().unwrap_or("");
+            assert!(msg.contains(c.message), "{}: message {msg:?} lacks {:?}", c.what, c.message);
+        }
+    }
+}
+
+#[tokio::test]
+async fn validation_lists_every_bad_field() {
+    let s = TestServer::embedded().await;
+    let bad = json!({"metadata": {"name": "Bad_Name"}, "spec": {"restartPolicy": "always",
+        "containers": [{"name": "c", "image": "", "ports": [{"name": "http_port", "containerPort": 80}]}]}});
+    let r = s.post(PODS, &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["reason"], "Invalid");
+    let fields: Vec<&str> = r.body["details"]["causes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    for want in ["metadata.name", "spec.containers[0].image", "spec.containers[0].ports[0].name", "spec.restartPolicy"] {
+        assert!(fields.contains(&want), "missing {want} in {fields:?}");
+    }
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(msg.starts_with("Pod \"Bad_Name\" is invalid: ["), "{msg}");
+    assert!(msg.contains("spec.restartPolicy: Unsupported value: \"always\": supported values: \"Always\", \"OnFailure\", \"Never\""), "{msg}");
+}
+
+#[tokio::test]
+async fn strict_field_validation() {
+    let s = TestServer::embedded().await;
+    let mut p = pod("strict");
+    p["spec"]["foo"] = json!(1);
+    let r = s.post(&format!("{PODS}?fieldValidation=Strict"), &p).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["message"], "strict decoding error: unknown field \"spec.foo\"");
+    let dup = br#"{"metadata":{"name":"d","name":"d"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#.to_vec();
+    let r = s.send(Method::POST, &format!("{PODS}?fieldValidation=Strict"), "application/json", dup, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().contains("duplicate field \"metadata.name\""), "{}", r.text);
+    // Warn (the default) accepts and says why in a Warning header.
+    let r = s.post(PODS, &p).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let warning = r.headers.get("warning").unwrap().to_str().unwrap();
+    assert!(warning.contains("unknown field"), "{warning}");
+    assert!(r.body["spec"].get("foo").is_none());
+}
+
+#[tokio::test]
+async fn optimistic_concurrency_and_generation() {
+    let s = TestServer::embedded().await;
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    let created = s.post(deps, &deployment("web", 1)).await.body;
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert_eq!(created["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(created["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(created["spec"]["progressDeadlineSeconds"], 600);
+    // Spec change bumps generation.
+    let mut v = created.clone();
+    v["spec"]["replicas"] = json!(3);
+    let updated = s.put(&format!("{deps}/web"), &v).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    assert_eq!(updated.body["metadata"]["generation"], 2);
+    // The old resourceVersion now conflicts.
+    let stale = s.put(&format!("{deps}/web"), &v).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(stale.body["message"].as_str().unwrap().contains("the object has been modified"));
+    // Label change: no generation bump.
+    let r = s.patch(&format!("{deps}/web"), "application/merge-patch+json", r#"{"metadata":{"labels":{"x":"y"}}}"#).await;
+    assert_eq!(r.body["metadata"]["generation"], 2);
+    // Status is ignored on the main resource.
+    let r = s.patch(&format!("{deps}/web"), "application/merge-patch+json", r#"{"status":{"replicas":9}}"#).await;
+    assert!(r.body["status"].get("replicas").is_none(), "{}", r.text);
+    // ...and spec is ignored on /status.
+    let r = s.patch(&format!("{deps}/web/status"), "application/merge-patch+json", r#"{"spec":{"replicas":7},"status":{"replicas":3}}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"]["replicas"], 3);
+    assert_eq!(r.body["spec"]["replicas"], 3);
+}
+
+#[tokio::test]
+async fn patches() {
+    let s = TestServer::embedded().await;
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    s.post(deps, &deployment("web", 1)).await;
+    let set_image = r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"c"}],"containers":[{"image":"nginx:1.26","name":"c"}]}}}}"#;
+    let r = s.patch(&format!("{deps}/web"), "application/strategic-merge-patch+json", set_image).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.26");
+    assert_eq!(r.body["spec"]["template"]["spec"]["containers"][0]["name"], "c");
+    let r = s.patch(&format!("{deps}/web"), "application/json-patch+json", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#).await;
+    assert_eq!(r.body["spec"]["replicas"], 4, "{}", r.text);
+    let r = s.patch(&format!("{deps}/web"), "application/json-patch+json", r#"[{"op":"test","path":"/spec/replicas","value":5}]"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    // Scale subresource.
+    let r = s.get(&format!("{deps}/web/scale")).await;
+    assert_eq!(r.body["kind"], "Scale");
+    assert_eq!(r.body["spec"]["replicas"], 4);
+    assert_eq!(r.body["status"]["selector"], "app=web");
+    let r = s.patch(&format!("{deps}/web/scale"), "application/merge-patch+json", r#"{"spec":{"replicas":2}}"#).await;
+    assert_eq!(r.body["spec"]["replicas"], 2, "{}", r.text);
+    // Server-side apply creates and updates.
+    let applied = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  a: b\n";
+    let r = s.patch("/api/v1/namespaces/default/configmaps/applied?fieldManager=test", "application/apply-patch+yaml", applied).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = s.patch("/api/v1/namespaces/default/configmaps/applied?fieldManager=test", "application/apply-patch+yaml", &applied.replace("a: b", "a: c")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["data"]["a"], "c");
+    assert_eq!(r.body["metadata"]["managedFields"][0]["manager"], "test");
+}
+
+#[tokio::test]
+async fn list_selectors_and_pagination() {
+    let s = TestServer::embedded().await;
+    for i in 0..5 {
+        let mut p = pod(&format!("p{i}"));
+        p["metadata"]["labels"]["tier"] = json!(if i % 2 == 0 { "even" } else { "odd" });
+        assert_eq!(s.post(PODS, &p).await.status, StatusCode::CREATED);
+    }
+    let names = |v: &Value| -> Vec<String> { v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect() };
+    let r = s.get(&format!("{PODS}?labelSelector=tier%3Deven")).await;
+    assert_eq!(names(&r.body), ["p0", "p2", "p4"]);
+    let r = s.get(&format!("{PODS}?labelSelector=tier%20notin%20(even),app")).await;
+    assert_eq!(names(&r.body), ["p1", "p3"]);
+    let r = s.get(&format!("{PODS}?fieldSelector=metadata.name%3Dp3")).await;
+    assert_eq!(names(&r.body), ["p3"]);
+    let r = s.get("/api/v1/pods?fieldSelector=status.phase%3DPending,spec.nodeName%3D").await;
+    assert_eq!(names(&r.body).len(), 5);
+    // Pagination.
+    let mut seen = Vec::new();
+    let mut path = format!("{PODS}?limit=2");
+    loop {
+        let r = s.get(&path).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(names(&r.body));
+        match r.body["metadata"]["continue"].as_str() {
+            Some(c) if !c.is_empty() => path = format!("{PODS}?limit=2&continue={c}"),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["p0", "p1", "p2", "p3", "p4"]);
+    // A list in a namespace that does not exist is empty, not 404.
+    let r = s.get("/api/v1/namespaces/nowhere/pods").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["items"], json!([]));
+    // Tables.
+    let r = s.send(Method::GET, PODS, "", Vec::new(), Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")).await;
+    assert_eq!(r.body["kind"], "Table");
+    assert_eq!(r.body["columnDefinitions"][1]["name"], "Ready");
+    assert_eq!(r.body["rows"][0]["cells"][1], "0/1");
+    assert_eq!(r.body["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+#[tokio::test]
+async fn deletion_semantics() {
+    let s = TestServer::embedded().await;
+    // Unbound pods go at once.
+    s.post(PODS, &pod("a")).await;
+    let r = s.delete(&format!("{PODS}/a")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(s.get(&format!("{PODS}/a")).await.status, StatusCode::NOT_FOUND);
+    // Bound pods are deleted gracefully: the node agent finishes.
+    let mut b = pod("b");
+    b["spec"]["nodeName"] = json!("node-1");
+    s.post(PODS, &b).await;
+    s.patch(&format!("{PODS}/b/status"), "application/merge-patch+json", r#"{"status":{"phase":"Running"}}"#).await;
+    let r = s.delete(&format!("{PODS}/b")).await;
+    assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], 30, "{}", r.text);
+    assert!(r.body["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(s.get(&format!("{PODS}/b")).await.status, StatusCode::OK);
+    let r = s.send(Method::DELETE, &format!("{PODS}/b"), "application/json", br#"{"gracePeriodSeconds":0}"#.to_vec(), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(s.get(&format!("{PODS}/b")).await.status, StatusCode::NOT_FOUND);
+    // Finalizers hold an object until removed.
+    let cm = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "data": {"a": "b"}});
+    s.post("/api/v1/namespaces/default/configmaps", &cm).await;
+    let r = s.send(Method::DELETE, "/api/v1/namespaces/default/configmaps/held", "application/json", br#"{"propagationPolicy":"Foreground"}"#.to_vec(), None).await;
+    assert_eq!(r.body["metadata"]["finalizers"], json!(["example.com/hold", "foregroundDeletion"]), "{}", r.text);
+    let r = s.patch("/api/v1/namespaces/default/configmaps/held", "application/merge-patch+json", r#"{"metadata":{"finalizers":null}}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(s.get("/api/v1/namespaces/default/configmaps/held").await.status, StatusCode::NOT_FOUND);
+    // Namespaces terminate.
+    s.post("/api/v1/namespaces", &json!({"metadata": {"name": "gone"}})).await;
+    let r = s.delete("/api/v1/namespaces/gone").await;
+    assert_eq!(r.body["status"]["phase"], "Terminating", "{}", r.text);
+    let r = s.post("/api/v1/namespaces/gone/configmaps", &json!({"metadata": {"name": "x"}})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // dryRun stores nothing.
+    let r = s.post(&format!("{PODS}?dryRun=All"), &pod("dry")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(s.get(&format!("{PODS}/dry")).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn services_allocate_ips_and_ports() {
+    let s = TestServer::embedded().await;
+    let svcs = "/api/v1/namespaces/default/services";
+    let k = s.get(&format!("{svcs}/kubernetes")).await;
+    assert_eq!(k.body["spec"]["clusterIP"], "10.96.0.1");
+    let r = s.post(svcs, &json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let ip = r.body["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10."), "{ip}");
+    assert_eq!(r.body["spec"]["targetPort"], Value::Null);
+    assert_eq!(r.body["spec"]["ports"][0]["targetPort"], 80);
+    let np = r.body["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&np));
+    let r = s.post(svcs, &json!({"metadata": {"name": "clash"}, "spec": {"clusterIP": ip, "ports": [{"port": 80}]}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("provided IP is already allocated"));
+    let r = s.post(svcs, &json!({"metadata": {"name": "clash2"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": np}]}})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    // Deleting frees the IP for reuse.
+    s.delete(&format!("{svcs}/web")).await;
+    let r = s.post(svcs, &json!({"metadata": {"name": "reuse"}, "spec": {"clusterIP": ip, "ports": [{"port": 80}]}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+#[tokio::test]
+async fn discovery_and_openapi() {
+    let s = TestServer::embedded().await;
+    let r = s.get("/api").await;
+    assert_eq!(r.body["versions"], json!(["v1"]));
+    let r = s.get("/apis/apps/v1").await;
+    let names: Vec<&str> = r.body["resources"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"deployments/scale"), "{names:?}");
+    let r = s.send(Method::GET, "/apis", "", Vec::new(), Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")).await;
+    assert_eq!(r.headers.get("content-type").unwrap(), "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    assert_eq!(r.body["kind"], "APIGroupDiscoveryList");
+    let r = s.get("/api/v1").await;
+    let eviction = r.body["resources"].as_array().unwrap().iter().find(|x| x["name"] == "pods/eviction").unwrap();
+    assert_eq!(eviction["group"], "policy");
+    assert_eq!(eviction["kind"], "Eviction");
+    let idx = s.get("/openapi/v3").await;
+    for gv in ["api/v1", "apis/apps/v1", "apis/batch/v1", "apis/rbac.authorization.k8s.io/v1"] {
+        let url = idx.body["paths"][gv]["serverRelativeURL"].as_str().unwrap_or_else(|| panic!("{gv} missing"));
+        let doc = s.get(url).await;
+        assert_eq!(doc.status, StatusCode::OK);
+        assert!(doc.body["components"]["schemas"].as_object().unwrap().len() > 3);
+    }
+    assert_eq!(s.get("/openapi/v2").await.status, StatusCode::NOT_FOUND);
+    let v = s.get("/version").await;
+    assert_eq!(v.body["minor"], "33");
+}
+
+#[tokio::test]
+async fn generate_name_and_binding() {
+    let s = TestServer::embedded().await;
+    let r = s.post(PODS, &json!({"metadata": {"generateName": "web-"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let name = r.body["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("web-") && name.len() == 9, "{name}");
+    let r = s.post(&format!("{PODS}/{name}/binding"), &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "Node", "name": "n1"}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let p = s.get(&format!("{PODS}/{name}")).await.body;
+    assert_eq!(p["spec"]["nodeName"], "n1");
+    let r = s.post(&format!("{PODS}/{name}/binding"), &json!({"target": {"name": "n2"}})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+}

@@ -1,0 +1,1 @@
+//! Kubernetes protobuf bodies to JSON.
