@@ -346,3 +346,79 @@ async fn generate_name_and_binding() {
     let r = s.post(&format!("{PODS}/{name}/binding"), &json!({"target": {"name": "n2"}})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
 }
+
+/// Read NDJSON watch events from a streaming body until `n` arrived or time runs out.
+async fn read_events(body: axum::body::Body, n: usize) -> Vec<Value> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while events.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, stream.next()).await;
+        let Ok(Some(Ok(chunk))) = chunk else { break };
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            events.push(serde_json::from_slice(&line).expect("event is JSON"));
+        }
+    }
+    events
+}
+
+async fn open_watch(s: &TestServer, path: &str) -> axum::body::Body {
+    use tower::ServiceExt;
+    let req = axum::http::Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+    let resp = s.built.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.into_body()
+}
+
+#[tokio::test]
+async fn watch_resumes_filters_and_translates() {
+    let s = TestServer::embedded().await;
+    let first = s.post(PODS, &pod("w1")).await.body;
+    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    // A watch from before w2 existed replays history, then follows live.
+    let body = open_watch(&s, &format!("{PODS}?watch=true&resourceVersion={rv}")).await;
+    s.post(PODS, &pod("w2")).await;
+    s.patch(&format!("{PODS}/w2"), "application/merge-patch+json", r#"{"metadata":{"labels":{"app":"other"}}}"#).await;
+    s.delete(&format!("{PODS}/w2")).await;
+    let events = read_events(body, 3).await;
+    let kinds: Vec<(&str, &str)> = events.iter().map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("ADDED", "w2"), ("MODIFIED", "w2"), ("DELETED", "w2")]);
+    let rvs: Vec<i64> = events.iter().map(|e| e["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(rvs.windows(2).all(|w| w[0] < w[1]), "{rvs:?}");
+
+    // A label-filtered watch sees an object leave its selector as DELETED.
+    let body = open_watch(&s, &format!("{PODS}?watch=1&labelSelector=app%3Dweb")).await;
+    s.patch(&format!("{PODS}/w1"), "application/merge-patch+json", r#"{"metadata":{"labels":{"app":"moved"}}}"#).await;
+    let events = read_events(body, 2).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ADDED", "DELETED"], "{events:?}");
+
+    // Single-object watch as kubectl does it, with bookmarks allowed.
+    let body = open_watch(&s, &format!("{PODS}?watch=true&fieldSelector=metadata.name%3Dw1&allowWatchBookmarks=true&resourceVersion=0")).await;
+    let events = read_events(body, 1).await;
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "w1");
+}
+
+#[tokio::test]
+async fn watch_table_sends_columns_once() {
+    use tower::ServiceExt;
+    let s = TestServer::embedded().await;
+    s.post(PODS, &pod("t1")).await;
+    let req = axum::http::Request::builder()
+        .uri(format!("{PODS}?watch=true"))
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let body = s.built.router.clone().oneshot(req).await.unwrap().into_body();
+    s.post(PODS, &pod("t2")).await;
+    let events = read_events(body, 2).await;
+    assert_eq!(events[0]["object"]["kind"], "Table");
+    assert!(!events[0]["object"]["columnDefinitions"].as_array().unwrap().is_empty());
+    assert!(events[1]["object"]["columnDefinitions"].as_array().unwrap().is_empty());
+    assert_eq!(events[1]["object"]["rows"][0]["cells"][0], "t2");
+}

@@ -85,6 +85,14 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
         ("" | "0", _) => None,
         (n, _) => Some(n.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {n:?}: must be an integer")))?),
     };
+    if let Some(rv) = from {
+        // Resume only once the cache has seen the client's revision.
+        if !ctx.state.cache.wait_for(rv, ctx.state.limits.consistent_read_wait).await {
+            return Err(ApiError::Timeout {
+                message: format!("Too large resource version: {rv}, current: {}", ctx.state.cache.revision()),
+            });
+        }
+    }
     if from.is_none() && rv.is_empty() {
         // A consistent start: make sure the cache has caught up first.
         let current = ctx.state.store.current_revision().await?;
@@ -152,6 +160,9 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
                 }
                 ev = sub.live.recv() => match ev {
                     Some(WatchOut { kind, object }) => {
+                        if object.revision <= last_rv && from.is_some() {
+                            continue;
+                        }
                         last_rv = object.revision;
                         let label = if kind == EventType::Deleted { "DELETED" } else { kind.as_str() };
                         if tx.send(Ok(encoder.event(label, &object.json, state.now()))).await.is_err() { return; }

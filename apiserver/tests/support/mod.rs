@@ -75,3 +75,21 @@ impl TestServer {
         self.send(Method::DELETE, path, "", Vec::new(), None).await
     }
 }
+
+impl TestServer {
+    /// The same server over a real etcd (started by the test, removed after).
+    pub async fn etcd() -> (TestServer, storage::test_etcd::TestEtcd) {
+        let etcd = storage::test_etcd::TestEtcd::start().expect("start etcd (apt-get install etcd-server)");
+        let store = storage::etcd::EtcdStore::connect(&[etcd.endpoint().to_string()], Default::default()).await.expect("connect etcd");
+        let opts = BuildOptions { root: format!("/test-{}", std::process::id()), ..BuildOptions::default() };
+        let built = build(Arc::new(store), opts);
+        for _ in 0..1000 {
+            if built.startup.is_done() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(built.startup.is_done(), "server on etcd did not start");
+        (TestServer { built, _dir: tempfile::tempdir().expect("tempdir") }, etcd)
+    }
+}

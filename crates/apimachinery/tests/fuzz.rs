@@ -71,7 +71,7 @@ fn tree_meta() -> TreeMeta {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn apply_never_panics(original in json_object(KEYS, true), patch in json_object(KEYS, true)) {
@@ -136,7 +136,7 @@ fn keyed_document() -> BoxedStrategy<Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 20000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn diff_round_trips_without_schema(original in json_object(PLAIN_KEYS, false), modified in json_object(PLAIN_KEYS, false)) {

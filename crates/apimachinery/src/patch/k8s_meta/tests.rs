@@ -160,3 +160,12 @@ fn table_matches_schemas() {
         }
     }
 }
+
+#[test]
+fn build_cost() {
+    let start = std::time::Instant::now();
+    for _ in 0..10 {
+        let _ = for_type::<Pod>();
+    }
+    eprintln!("for_type::<Pod>() x10: {:?}", start.elapsed());
+}

@@ -52,11 +52,13 @@ pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn Patc
             original.shift_remove(&key);
             continue;
         }
+        if delete_list {
+            delete_from_list(original.get_mut(&key), &patch_value)?;
+            continue;
+        }
         let Some(current) = original.get_mut(&key) else {
-            // Nothing to merge with (and nothing to delete from).
-            if !delete_list {
-                original.insert(key, strip(patch_value));
-            }
+            // Nothing to merge with.
+            original.insert(key, strip(patch_value));
             continue;
         };
         if kind(current) != kind(&patch_value) {
@@ -72,9 +74,7 @@ pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn Patc
                     Value::Object(merge_map(o, p, field.child.as_ref())?)
                 }
             }
-            (Value::Array(o), Value::Array(p)) => {
-                Value::Array(merge_list_field(o, p, &field, delete_list)?)
-            }
+            (Value::Array(o), Value::Array(p)) => Value::Array(merge_list_field(o, p, &field)?),
             (_, p) => p,
         };
     }
@@ -82,17 +82,29 @@ pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn Patc
 }
 
 /// A list field: merged when its strategy says so, otherwise replaced.
-fn merge_list_field(original: Vec<Value>, patch: Vec<Value>, field: &FieldMeta, delete_list: bool) -> Result<Vec<Value>, PatchError> {
+fn merge_list_field(original: Vec<Value>, patch: Vec<Value>, field: &FieldMeta) -> Result<Vec<Value>, PatchError> {
     match &field.strategy {
         PatchStrategy::Merge { merge_key } => merge_slice(
             original,
             patch,
             field.child.as_ref(),
             merge_key.as_deref().unwrap_or(""),
-            delete_list,
         ),
         _ => Ok(strip_list(patch)),
     }
+}
+
+/// `$deleteFromPrimitiveList/<list>`: removes the given values from the list.
+/// Upstream only does this for merge lists of scalars (and replaces other
+/// lists with the deletion list); here the values are removed from any list.
+fn delete_from_list(current: Option<&mut Value>, values: &Value) -> Result<(), PatchError> {
+    let Value::Array(values) = values else {
+        return Err(PatchError::BadPrimitiveListFormat);
+    };
+    if let Some(Value::Array(items)) = current {
+        items.retain(|item| !values.contains(item));
+    }
+    Ok(())
 }
 
 /// `$retainKeys`: drop every field of `original` not listed; every non-null
@@ -160,7 +172,7 @@ fn merge_set_element_order(original: &mut Object, patch: &mut Object, meta: &dyn
             (None, None) => continue,
             (Some(o), None) => o.clone(),
             (None, Some(p)) => strip_list(p.clone()),
-            (Some(o), Some(p)) => merge_list_field(o.clone(), p.clone(), &field, false)?,
+            (Some(o), Some(p)) => merge_list_field(o.clone(), p.clone(), &field)?,
         };
         let original_list = original_list.unwrap_or_default();
         let element_kind = slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or(&[])])?;
@@ -209,14 +221,11 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], mer
 }
 
 /// Upstream `mergeSlice` for a list with the merge strategy.
-fn merge_slice(original: Vec<Value>, patch: Vec<Value>, item_meta: &dyn PatchMeta, merge_key: &str, delete_list: bool) -> Result<Vec<Value>, PatchError> {
+fn merge_slice(original: Vec<Value>, patch: Vec<Value>, item_meta: &dyn PatchMeta, merge_key: &str) -> Result<Vec<Value>, PatchError> {
     let Some(element_kind) = slice_element_type(&[&original, &patch])? else {
         return Ok(original);
     };
     if element_kind != GoKind::Map {
-        if delete_list {
-            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
-        }
         let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
         for item in original.iter().chain(patch.iter()) {
             if !merged.contains(item) {

@@ -85,6 +85,13 @@ impl LabelSource for serde_json::Map<String, serde_json::Value> {
     }
 }
 
+/// An object's metadata; no `labels` means no labels.
+impl LabelSource for metav1::ObjectMeta {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.as_ref().and_then(|l| l.label(key))
+    }
+}
+
 /// `None` means "no labels at all" (e.g. `metadata.labels` unset).
 impl<T: LabelSource> LabelSource for Option<T> {
     fn label(&self, key: &str) -> Option<&str> {
@@ -109,8 +116,11 @@ pub struct Requirement {
 impl Requirement {
     /// Validates like upstream `labels.NewRequirement`; the error text is upstream's
     /// `field.ErrorList` aggregate.
-    pub fn new(key: impl Into<String>, operator: Operator, values: Vec<String>) -> Result<Self, String> {
-        let key = key.into();
+    pub fn new(key: impl Into<String>, operator: Operator, values: Vec<String>) -> Result<Self, SelectorError> {
+        Self::validated(key.into(), operator, values).map_err(SelectorError::Invalid)
+    }
+
+    pub(crate) fn validated(key: String, operator: Operator, values: Vec<String>) -> Result<Self, String> {
         let mut errs = Vec::new();
         if let Err(e) = validate_label_key(&key, "key") {
             errs.push(e);
@@ -293,8 +303,7 @@ impl LabelSelector {
         let requirements = set
             .iter()
             .map(|(k, v)| Requirement::new(k.clone(), Operator::Equals, vec![v.clone()]))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(SelectorError::Invalid)?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::from_requirements(requirements))
     }
 
@@ -303,8 +312,7 @@ impl LabelSelector {
     pub fn from_k8s(selector: &metav1::LabelSelector) -> Result<Self, SelectorError> {
         let mut requirements = Vec::new();
         for (k, v) in selector.match_labels.iter().flatten() {
-            let r = Requirement::new(k.clone(), Operator::Equals, vec![v.clone()])
-                .map_err(SelectorError::Invalid)?;
+            let r = Requirement::new(k.clone(), Operator::Equals, vec![v.clone()])?;
             requirements.push(r);
         }
         for expr in selector.match_expressions.iter().flatten() {
@@ -321,7 +329,7 @@ impl LabelSelector {
                 }
             };
             let values = expr.values.clone().unwrap_or_default();
-            let r = Requirement::new(expr.key.clone(), op, values).map_err(SelectorError::Invalid)?;
+            let r = Requirement::new(expr.key.clone(), op, values)?;
             requirements.push(r);
         }
         Ok(Self::from_requirements(requirements))

@@ -97,14 +97,14 @@ impl Parser {
     fn parse_requirement(&mut self) -> Result<Requirement, String> {
         let (key, operator) = self.parse_key_and_infer_operator()?;
         if let Some(op @ (Operator::Exists | Operator::DoesNotExist)) = operator {
-            return Requirement::new(key, op, Vec::new());
+            return Requirement::validated(key, op, Vec::new());
         }
         let op = self.parse_operator()?;
         let values = match op {
             Operator::In | Operator::NotIn => self.parse_values()?,
             _ => self.parse_exact_value()?,
         };
-        Requirement::new(key, op, values.into_iter().collect())
+        Requirement::validated(key, op, values.into_iter().collect())
     }
 
     fn parse_key_and_infer_operator(&mut self) -> Result<(String, Option<Operator>), String> {

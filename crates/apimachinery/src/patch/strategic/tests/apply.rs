@@ -332,6 +332,25 @@ fn merging_lists_of_scalars() {
         m,
         Ok(json!({"mergingIntList": [4, 2, 3]})),
     );
+    // Deviation: upstream would replace a non-merging list with the deletion list.
+    check(
+        json!({"nonMergingIntList": [1, 2]}),
+        json!({"$deleteFromPrimitiveList/nonMergingIntList": [1]}),
+        m,
+        Ok(json!({"nonMergingIntList": [2]})),
+    );
+    check(
+        json!({"mergingIntList": [1, 2]}),
+        json!({"$deleteFromPrimitiveList/mergingIntList": null}),
+        m,
+        Ok(json!({})),
+    );
+    check(
+        json!({"mergingIntList": [1]}),
+        json!({"$deleteFromPrimitiveList/mergingIntList": 1}),
+        m,
+        Err("invalid patch format of primitive list"),
+    );
     check(
         json!({"mergingIntList": [1]}),
         json!({"$deleteFromPrimitiveList": [1]}),
