@@ -10,6 +10,7 @@ pub mod codec;
 pub mod config;
 pub mod discovery;
 mod disruption;
+pub mod metered_store;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
@@ -78,6 +79,8 @@ impl Drop for Built {
 /// it is loaded, the bootstrap objects.
 pub fn build(store: DynStore, opts: BuildOptions) -> Built {
     let registry = Arc::new(Registry::builtin());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let store = metered_store::MeteredStore::wrap(store, metrics.clone());
     let cache = WatchCache::new(registry.clone(), opts.root.clone());
     let state: SharedState = Arc::new(AppState {
         discovery: discovery::Discovery::build(&registry),
@@ -86,7 +89,7 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         store: store.clone(),
         cache: cache.clone(),
         root: opts.root,
-        metrics: metrics::Metrics::default(),
+        metrics,
         allocators: opts.allocators,
         clock: opts.clock,
         limits: opts.limits,

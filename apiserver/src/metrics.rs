@@ -17,10 +17,35 @@ struct Histogram {
     count: u64,
 }
 
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", self.counts.get(i).copied().unwrap_or(0));
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    storage: Mutex<BTreeMap<(&'static str, bool), Histogram>>,
     watches: AtomicI64,
 }
 
@@ -30,19 +55,11 @@ impl Metrics {
         if verb == "watch" {
             return;
         }
-        let secs = elapsed.as_secs_f64();
-        let mut lat = self.latency.lock();
-        let h = lat.entry((verb.to_string(), resource.to_string())).or_default();
-        if h.counts.is_empty() {
-            h.counts = vec![0; BUCKETS.len()];
-        }
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        self.latency.lock().entry((verb.to_string(), resource.to_string())).or_default().observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_storage(&self, operation: &'static str, elapsed: Duration, ok: bool) {
+        self.storage.lock().entry((operation, ok)).or_default().observe(elapsed.as_secs_f64());
     }
 
     pub fn watch_started(&self) {
@@ -62,12 +79,11 @@ impl Metrics {
         }
         out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds for each verb and resource.\n# TYPE apiserver_request_duration_seconds histogram\n");
         for ((verb, resource), h) in self.latency.lock().iter() {
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",resource=\"{resource}\",le=\"{b}\"}} {}", h.counts[i]);
-            }
-            let _ = writeln!(out, "apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",resource=\"{resource}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_sum{{verb=\"{verb}\",resource=\"{resource}\"}} {}", h.sum);
-            let _ = writeln!(out, "apiserver_request_duration_seconds_count{{verb=\"{verb}\",resource=\"{resource}\"}} {}", h.count);
+            h.render(&mut out, "apiserver_request_duration_seconds", &format!("verb=\"{verb}\",resource=\"{resource}\""));
+        }
+        out.push_str("# HELP apiserver_storage_duration_seconds Storage operation latency by operation and outcome.\n# TYPE apiserver_storage_duration_seconds histogram\n");
+        for ((op, ok), h) in self.storage.lock().iter() {
+            h.render(&mut out, "apiserver_storage_duration_seconds", &format!("operation=\"{op}\",success=\"{ok}\""));
         }
         let _ = writeln!(out, "# HELP apiserver_longrunning_requests Number of active watch requests.\n# TYPE apiserver_longrunning_requests gauge\napiserver_longrunning_requests{{verb=\"watch\"}} {}", self.watches.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP apiserver_watch_cache_objects Objects held in the watch cache.\n# TYPE apiserver_watch_cache_objects gauge\napiserver_watch_cache_objects {cached_objects}");

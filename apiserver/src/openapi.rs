@@ -123,6 +123,7 @@ impl OpenApi {
                 }
             }
             let mut schemas: Map<String, Value> = generator.take_definitions(true);
+            add_patch_extensions(&mut schemas);
             for (name, gvk) in root_schemas {
                 if let Some(s) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
                     s.insert("x-kubernetes-group-version-kind".into(), gvk);
@@ -165,6 +166,22 @@ impl OpenApi {
 
     pub fn has(&self, path: &str) -> bool {
         self.documents.contains_key(path)
+    }
+}
+
+/// `x-kubernetes-patch-strategy` / `-merge-key` on list fields, which
+/// kubectl's client-side apply reads to diff lists by key.
+fn add_patch_extensions(schemas: &mut Map<String, Value>) {
+    for (definition, field, strategy, key) in apimachinery::patch::k8s_meta::openapi_extensions() {
+        let Some(prop) = schemas.get_mut(definition).and_then(|d| d.pointer_mut(&format!("/properties/{field}"))).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        prop.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+        if let Some(k) = key {
+            prop.insert("x-kubernetes-patch-merge-key".into(), json!(k));
+            prop.insert("x-kubernetes-list-type".into(), json!("map"));
+            prop.insert("x-kubernetes-list-map-keys".into(), json!([k]));
+        }
     }
 }
 

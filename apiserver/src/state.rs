@@ -60,7 +60,7 @@ pub struct AppState {
     pub root: String,
     pub discovery: Discovery,
     pub openapi: OpenApi,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub allocators: Allocators,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,

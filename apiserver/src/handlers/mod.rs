@@ -105,6 +105,10 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
         return subresource::handle(ctx, &sub).await;
     }
     check_verb(&ctx.def, ctx.info.verb)?;
+    if ctx.def.group.is_empty() && ctx.def.plural == "bindings" {
+        // A Binding is not stored: it binds the pod it names.
+        return subresource::bind_named(ctx).await;
+    }
     match ctx.info.verb {
         "get" => read::get(ctx).await,
         "list" => read::list(ctx).await,

@@ -99,12 +99,12 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response> {
 /// Build the list/watch filter from the request.
 pub fn filter(ctx: &Ctx) -> ApiResult<Filter> {
     let labels = match ctx.params.get("labelSelector").filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?),
+        Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?),
         None => None,
     };
     let fields = match ctx.params.get("fieldSelector").filter(|s| !s.trim().is_empty()) {
         Some(s) => {
-            let sel = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+            let sel = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
             check_fields(&ctx.def, &sel)?;
             Some(sel)
         }

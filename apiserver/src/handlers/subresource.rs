@@ -232,10 +232,26 @@ impl ScaleDef {
 
 /// `POST pods/<name>/binding`: assign the pod to a node, once.
 async fn bind(ctx: Ctx) -> ApiResult<Response> {
+    let name = ctx.name().to_string();
+    bind_with_name(ctx, name).await
+}
+
+/// `POST namespaces/<ns>/bindings`: the pod is the Binding's own name.
+pub async fn bind_named(ctx: Ctx) -> ApiResult<Response> {
+    let decoded = codec::decode(codec::body_format(&ctx.headers)?, &ctx.body)?;
+    let name = decoded.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    if name.is_empty() {
+        return Err(ApiError::invalid("", "Binding", "", vec![crate::error::FieldError::required("metadata.name", "")]));
+    }
+    let pods = ctx.state.registry.get("", "v1", "pods").cloned().ok_or_else(|| ApiError::internal("pods are not registered"))?;
+    let ctx = Ctx { def: pods, ..ctx };
+    bind_with_name(ctx, name).await
+}
+
+async fn bind_with_name(ctx: Ctx, name: String) -> ApiResult<Response> {
     let decoded = codec::decode(codec::body_format(&ctx.headers)?, &ctx.body)?;
     let binding = decoded.value;
     let target = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let name = ctx.name().to_string();
     if target.is_empty() {
         return Err(ApiError::invalid("", "Binding", &name, vec![crate::error::FieldError::required("target.name", "")]));
     }

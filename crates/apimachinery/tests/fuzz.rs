@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use apimachinery::patch::k8s_meta::{for_type, SchemaPatchMeta};
 use apimachinery::patch::meta::{DefaultPatchMeta, PatchMeta, TreeMeta};
-use apimachinery::patch::strategic::{apply_strategic_patch, create_two_way_merge_patch};
+use apimachinery::patch::strategic::{
+    apply_strategic_patch, create_three_way_merge_patch, create_two_way_merge_patch,
+};
 use apimachinery::selector::fields::FieldSelector;
 use apimachinery::selector::labels::LabelSelector;
 use k8s_openapi::api::core::v1::Pod;
@@ -14,11 +16,32 @@ use serde_json::{Map, Value};
 
 /// Keys that hit merge lists, directives and Pod fields often.
 const KEYS: &[&str] = &[
-    "name", "value", "a", "b", "spec", "containers", "env", "ports", "containerPort",
-    "volumes", "metadata", "finalizers", "labels", "mergingList", "mergingIntList", "items", "tags",
-    "$patch", "$retainKeys", "$setElementOrder/containers", "$setElementOrder/mergingList",
-    "$setElementOrder/mergingIntList", "$deleteFromPrimitiveList/mergingIntList",
-    "$deleteFromPrimitiveList/finalizers", "$setElementOrder/finalizers", "$setElementOrder",
+    "name",
+    "value",
+    "a",
+    "b",
+    "spec",
+    "containers",
+    "env",
+    "ports",
+    "containerPort",
+    "volumes",
+    "metadata",
+    "finalizers",
+    "labels",
+    "mergingList",
+    "mergingIntList",
+    "items",
+    "tags",
+    "$patch",
+    "$retainKeys",
+    "$setElementOrder/containers",
+    "$setElementOrder/mergingList",
+    "$setElementOrder/mergingIntList",
+    "$deleteFromPrimitiveList/mergingIntList",
+    "$deleteFromPrimitiveList/finalizers",
+    "$setElementOrder/finalizers",
+    "$setElementOrder",
 ];
 
 const STRINGS: &[&str] = &["delete", "replace", "merge", "x", "name", "1", "a", "c"];
@@ -41,18 +64,35 @@ fn json_value(keys: &'static [&'static str], allow_null: bool) -> BoxedStrategy<
         .prop_recursive(4, 48, 4, move |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((prop::sample::select(keys), inner), 0..5).prop_map(|entries| {
-                    Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-                }),
+                prop::collection::vec((prop::sample::select(keys), inner), 0..5).prop_map(
+                    |entries| {
+                        Value::Object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v))
+                                .collect(),
+                        )
+                    }
+                ),
             ]
         })
         .boxed()
 }
 
 fn json_object(keys: &'static [&'static str], allow_null: bool) -> BoxedStrategy<Value> {
-    prop::collection::vec((prop::sample::select(keys), json_value(keys, allow_null)), 0..6)
-        .prop_map(|entries| Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
-        .boxed()
+    prop::collection::vec(
+        (prop::sample::select(keys), json_value(keys, allow_null)),
+        0..6,
+    )
+    .prop_map(|entries| {
+        Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    })
+    .boxed()
 }
 
 fn pod_meta() -> &'static SchemaPatchMeta {
@@ -62,7 +102,11 @@ fn pod_meta() -> &'static SchemaPatchMeta {
 
 fn tree_meta() -> TreeMeta {
     let item = TreeMeta::new()
-        .merge_list("mergingList", "name", TreeMeta::new().merge_primitive_list("mergingIntList"))
+        .merge_list(
+            "mergingList",
+            "name",
+            TreeMeta::new().merge_primitive_list("mergingIntList"),
+        )
         .merge_primitive_list("mergingIntList");
     item.clone()
         .merge_list("mergingList", "name", item)
@@ -94,7 +138,10 @@ const PLAIN_KEYS: &[&str] = &["a", "b", "c", "name", "value"];
 /// have unique names, `tags` are unique strings.
 fn keyed_document() -> BoxedStrategy<Value> {
     let items = prop::collection::vec(
-        (prop::sample::select(&["p", "q", "r", "s", "t"][..]), json_value(PLAIN_KEYS, false)),
+        (
+            prop::sample::select(&["p", "q", "r", "s", "t"][..]),
+            json_value(PLAIN_KEYS, false),
+        ),
         0..5,
     )
     .prop_map(|entries| {
@@ -112,16 +159,21 @@ fn keyed_document() -> BoxedStrategy<Value> {
         }
         out
     });
-    let tags = prop::collection::vec(prop::sample::select(&["t1", "t2", "t3", "t4"][..]), 0..5).prop_map(|tags| {
-        let mut out: Vec<Value> = Vec::new();
-        for t in tags {
-            if !out.contains(&Value::from(t)) {
-                out.push(Value::from(t));
+    let tags = prop::collection::vec(prop::sample::select(&["t1", "t2", "t3", "t4"][..]), 0..5)
+        .prop_map(|tags| {
+            let mut out: Vec<Value> = Vec::new();
+            for t in tags {
+                if !out.contains(&Value::from(t)) {
+                    out.push(Value::from(t));
+                }
             }
-        }
-        out
-    });
-    (prop::option::of(items), prop::option::of(tags), json_object(PLAIN_KEYS, false))
+            out
+        });
+    (
+        prop::option::of(items),
+        prop::option::of(tags),
+        json_object(PLAIN_KEYS, false),
+    )
         .prop_map(|(items, tags, rest)| {
             let mut doc = rest.as_object().cloned().unwrap_or_default();
             if let Some(items) = items {
@@ -155,6 +207,22 @@ proptest! {
         let patch = patch.unwrap_or_default();
         let applied = apply_strategic_patch(&original, &patch, &meta);
         prop_assert_eq!(applied, Ok(modified), "patch {}", patch);
+    }
+
+    #[test]
+    fn three_way_on_unchanged_live_object_yields_modified(original in keyed_document(), modified in keyed_document()) {
+        let meta = tree_meta();
+        let patch = create_three_way_merge_patch(&original, &modified, &original, &meta);
+        prop_assert!(patch.is_ok(), "{patch:?}");
+        let patch = patch.unwrap_or_default();
+        let applied = apply_strategic_patch(&original, &patch, &meta);
+        prop_assert_eq!(applied, Ok(modified), "patch {}", patch);
+    }
+
+    #[test]
+    fn three_way_never_panics(a in json_object(KEYS, true), b in json_object(KEYS, true), c in json_object(KEYS, true)) {
+        let _ = create_three_way_merge_patch(&a, &b, &c, &tree_meta());
+        let _ = create_three_way_merge_patch(&a, &b, &c, pod_meta());
     }
 
     #[test]

@@ -90,7 +90,13 @@ impl TreeMeta {
     }
 
     /// Adds a field with an explicit strategy and child.
-    pub fn with(mut self, name: &str, strategy: PatchStrategy, retain_keys: bool, child: TreeMeta) -> Self {
+    pub fn with(
+        mut self,
+        name: &str,
+        strategy: PatchStrategy,
+        retain_keys: bool,
+        child: TreeMeta,
+    ) -> Self {
         Arc::make_mut(&mut self.fields).insert(
             name.to_string(),
             TreeField {
@@ -114,7 +120,12 @@ impl TreeMeta {
 
     /// A list of scalars merged as a set.
     pub fn merge_primitive_list(self, name: &str) -> Self {
-        self.with(name, PatchStrategy::merge_primitives(), false, TreeMeta::new())
+        self.with(
+            name,
+            PatchStrategy::merge_primitives(),
+            false,
+            TreeMeta::new(),
+        )
     }
 
     /// A map (e.g. `map[string]T`) whose every value is described by `value`.

@@ -155,13 +155,21 @@ mod tests {
         check(is_qualified_name, "app", &[]);
         check(is_qualified_name, "app.kubernetes.io/name", &[]);
         check(is_qualified_name, "A_b-c.D", &[]);
-        check(is_qualified_name, "/name", &["prefix part must be non-empty"]);
+        check(
+            is_qualified_name,
+            "/name",
+            &["prefix part must be non-empty"],
+        );
         check(is_qualified_name, "example.com/", &["name part must be non-empty", "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]);
         check(is_qualified_name, "-app", &["name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]);
         check(is_qualified_name, "Example.com/x", &["prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]);
         check(is_qualified_name, "a/b/c", &["a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]);
         let long = "a".repeat(64);
-        check(is_qualified_name, &long, &["name part must be no more than 63 characters"]);
+        check(
+            is_qualified_name,
+            &long,
+            &["name part must be no more than 63 characters"],
+        );
     }
 
     #[test]
@@ -170,6 +178,10 @@ mod tests {
         check(is_valid_label_value, "v1.2_3-x", &[]);
         check(is_valid_label_value, "bad value", &["a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"]);
         let long = "a".repeat(64);
-        check(is_valid_label_value, &long, &["must be no more than 63 characters"]);
+        check(
+            is_valid_label_value,
+            &long,
+            &["must be no more than 63 characters"],
+        );
     }
 }

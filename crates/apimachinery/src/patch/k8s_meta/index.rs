@@ -86,7 +86,11 @@ impl SchemaIndex {
                 None => TypeRef::Scalar,
             };
         }
-        if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        if let Some([only]) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             return self.type_of(only);
         }
         let ty = schema.get("type").and_then(Value::as_str);

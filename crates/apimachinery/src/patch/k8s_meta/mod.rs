@@ -9,6 +9,8 @@
 
 mod index;
 mod table;
+
+pub use table::openapi_extensions;
 #[cfg(test)]
 mod tests;
 

@@ -1,4 +1,6 @@
-use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -26,7 +28,11 @@ fn check(meta: &dyn PatchMeta, path: &[&str], strategy: PatchStrategy, retain_ke
     for name in rest {
         field = field.child.field(name);
     }
-    assert_eq!((field.strategy, field.retain_keys), (strategy, retain_keys), "{path:?}");
+    assert_eq!(
+        (field.strategy, field.retain_keys),
+        (strategy, retain_keys),
+        "{path:?}"
+    );
 }
 
 fn merge(key: &str) -> PatchStrategy {
@@ -39,43 +45,133 @@ fn workloads() {
     let d = for_type::<Deployment>();
     assert_eq!(d.definition_name(), Some("io.k8s.api.apps.v1.Deployment"));
     let pod_spec = ["spec", "template", "spec"];
-    let at = |rest: &[&'static str]| -> Vec<&'static str> { pod_spec.iter().chain(rest).copied().collect() };
+    let at = |rest: &[&'static str]| -> Vec<&'static str> {
+        pod_spec.iter().chain(rest).copied().collect()
+    };
     check(&d, &at(&["containers"]), merge("name"), false);
     check(&d, &at(&["initContainers"]), merge("name"), false);
     check(&d, &at(&["ephemeralContainers"]), merge("name"), false);
     check(&d, &at(&["containers", "env"]), merge("name"), false);
-    check(&d, &at(&["containers", "ports"]), merge("containerPort"), false);
-    check(&d, &at(&["containers", "volumeMounts"]), merge("mountPath"), false);
-    check(&d, &at(&["containers", "volumeDevices"]), merge("devicePath"), false);
+    check(
+        &d,
+        &at(&["containers", "ports"]),
+        merge("containerPort"),
+        false,
+    );
+    check(
+        &d,
+        &at(&["containers", "volumeMounts"]),
+        merge("mountPath"),
+        false,
+    );
+    check(
+        &d,
+        &at(&["containers", "volumeDevices"]),
+        merge("devicePath"),
+        false,
+    );
     check(&d, &at(&["containers", "args"]), none.clone(), false);
     check(&d, &at(&["containers", "envFrom"]), none.clone(), false);
-    check(&d, &at(&["ephemeralContainers", "env"]), merge("name"), false);
+    check(
+        &d,
+        &at(&["ephemeralContainers", "env"]),
+        merge("name"),
+        false,
+    );
     check(&d, &at(&["volumes"]), merge("name"), true);
     check(&d, &at(&["imagePullSecrets"]), merge("name"), false);
     check(&d, &at(&["hostAliases"]), merge("ip"), false);
     check(&d, &at(&["tolerations"]), none.clone(), false);
-    check(&d, &at(&["topologySpreadConstraints"]), merge("topologyKey"), false);
+    check(
+        &d,
+        &at(&["topologySpreadConstraints"]),
+        merge("topologyKey"),
+        false,
+    );
     check(&d, &at(&["resourceClaims"]), merge("name"), true);
     check(&d, &at(&["schedulingGates"]), merge("name"), false);
     check(&d, &["spec", "strategy"], none.clone(), true);
     check(&d, &["status", "conditions"], merge("type"), false);
-    check(&d, &["metadata", "finalizers"], PatchStrategy::merge_primitives(), false);
+    check(
+        &d,
+        &["metadata", "finalizers"],
+        PatchStrategy::merge_primitives(),
+        false,
+    );
     check(&d, &["metadata", "ownerReferences"], merge("uid"), false);
     check(&d, &["metadata", "managedFields"], none.clone(), false);
     check(&d, &["metadata", "labels", "app"], none.clone(), false);
-    check(&d, &["spec", "template", "metadata", "finalizers"], PatchStrategy::merge_primitives(), false);
+    check(
+        &d,
+        &["spec", "template", "metadata", "finalizers"],
+        PatchStrategy::merge_primitives(),
+        false,
+    );
     check(&d, &["spec", "noSuchField", "x"], none.clone(), false);
 
-    check(&for_type::<StatefulSet>(), &["spec", "template", "spec", "containers"], merge("name"), false);
-    check(&for_type::<StatefulSet>(), &["spec", "volumeClaimTemplates"], none.clone(), false);
-    check(&for_type::<StatefulSet>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<DaemonSet>(), &["spec", "template", "spec", "volumes"], merge("name"), true);
-    check(&for_type::<DaemonSet>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<ReplicaSet>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<Job>(), &["spec", "template", "spec", "containers"], merge("name"), false);
-    check(&for_type::<Job>(), &["status", "conditions"], merge("type"), false);
+    check(
+        &for_type::<StatefulSet>(),
+        &["spec", "template", "spec", "containers"],
+        merge("name"),
+        false,
+    );
+    check(
+        &for_type::<StatefulSet>(),
+        &["spec", "volumeClaimTemplates"],
+        none.clone(),
+        false,
+    );
+    check(
+        &for_type::<StatefulSet>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<DaemonSet>(),
+        &["spec", "template", "spec", "volumes"],
+        merge("name"),
+        true,
+    );
+    check(
+        &for_type::<DaemonSet>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<ReplicaSet>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<Job>(),
+        &["spec", "template", "spec", "containers"],
+        merge("name"),
+        false,
+    );
+    check(
+        &for_type::<Job>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
     let cron = for_type::<CronJob>();
-    check(&cron, &["spec", "jobTemplate", "spec", "template", "spec", "containers", "env"], merge("name"), false);
+    check(
+        &cron,
+        &[
+            "spec",
+            "jobTemplate",
+            "spec",
+            "template",
+            "spec",
+            "containers",
+            "env",
+        ],
+        merge("name"),
+        false,
+    );
     check(&cron, &["status", "active"], none, false);
 }
 
@@ -89,7 +185,12 @@ fn core_types() {
     check(&pod, &["status", "containerStatuses"], none.clone(), false);
     let node = for_type::<Node>();
     check(&node, &["spec", "taints"], none.clone(), false);
-    check(&node, &["spec", "podCIDRs"], PatchStrategy::merge_primitives(), false);
+    check(
+        &node,
+        &["spec", "podCIDRs"],
+        PatchStrategy::merge_primitives(),
+        false,
+    );
     check(&node, &["status", "conditions"], merge("type"), false);
     check(&node, &["status", "addresses"], merge("type"), false);
     check(&node, &["status", "images"], none.clone(), false);
@@ -97,17 +198,57 @@ fn core_types() {
     check(&svc, &["spec", "ports"], merge("port"), false);
     check(&svc, &["spec", "externalIPs"], none.clone(), false);
     check(&svc, &["status", "conditions"], merge("type"), false);
-    check(&for_type::<Namespace>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<PersistentVolumeClaim>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<ServiceAccount>(), &["secrets"], merge("name"), false);
-    check(&for_type::<ServiceAccount>(), &["imagePullSecrets"], none.clone(), false);
+    check(
+        &for_type::<Namespace>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<PersistentVolumeClaim>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<ServiceAccount>(),
+        &["secrets"],
+        merge("name"),
+        false,
+    );
+    check(
+        &for_type::<ServiceAccount>(),
+        &["imagePullSecrets"],
+        none.clone(),
+        false,
+    );
     let cm = for_type::<ConfigMap>();
     check(&cm, &["data", "key"], none.clone(), false);
     check(&cm, &["metadata", "ownerReferences"], merge("uid"), false);
-    check(&for_type::<HorizontalPodAutoscaler>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<PodDisruptionBudget>(), &["status", "conditions"], merge("type"), false);
-    check(&for_type::<MutatingWebhookConfiguration>(), &["webhooks"], merge("name"), false);
-    check(&for_type::<APIService>(), &["status", "conditions"], merge("type"), false);
+    check(
+        &for_type::<HorizontalPodAutoscaler>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<PodDisruptionBudget>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
+    check(
+        &for_type::<MutatingWebhookConfiguration>(),
+        &["webhooks"],
+        merge("name"),
+        false,
+    );
+    check(
+        &for_type::<APIService>(),
+        &["status", "conditions"],
+        merge("type"),
+        false,
+    );
     // A list of strings under a map of lists: items are scalars.
     check(&pod, &["spec", "containers", "command"], none, false);
 }
@@ -155,17 +296,14 @@ fn table_matches_schemas() {
             .get(*field)
             .unwrap_or_else(|| panic!("no field {definition}.{field}"));
         match tag {
-            Tag::RetainKeys => assert!(matches!(ty, TypeRef::Def(_)), "{definition}.{field} is {ty:?}"),
-            _ => assert!(matches!(ty, TypeRef::Array(_)), "{definition}.{field} is {ty:?}"),
+            Tag::RetainKeys => assert!(
+                matches!(ty, TypeRef::Def(_)),
+                "{definition}.{field} is {ty:?}"
+            ),
+            _ => assert!(
+                matches!(ty, TypeRef::Array(_)),
+                "{definition}.{field} is {ty:?}"
+            ),
         }
     }
-}
-
-#[test]
-fn build_cost() {
-    let start = std::time::Instant::now();
-    for _ in 0..10 {
-        let _ = for_type::<Pod>();
-    }
-    eprintln!("for_type::<Pod>() x10: {:?}", start.elapsed());
 }

@@ -1,5 +1,11 @@
-//! Applying a strategic merge patch (upstream `mergeMap` / `mergeSlice` with
-//! the server-side options: parallel lists are merged, unmatched nulls dropped).
+//! Merging a strategic merge patch into a map (upstream `mergeMap` /
+//! `mergeSlice`), in one of two modes:
+//!
+//! - [`Mode::Apply`] (server side): parallel lists (`$deleteFromPrimitiveList`,
+//!   `$setElementOrder`, `$retainKeys`) are executed, nulls delete, results
+//!   are plain data;
+//! - [`Mode::MergePatches`] (three-way diff): `original` is itself a patch;
+//!   directives, nulls and parallel lists are carried into the result.
 
 use serde_json::{Map, Value};
 
@@ -17,13 +23,48 @@ use crate::patch::meta::{FieldMeta, PatchMeta, PatchStrategy};
 
 type Object = Map<String, Value>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Apply,
+    MergePatches,
+}
+
+impl Mode {
+    /// A patch fragment taken as is into the result.
+    fn take(self, value: Value) -> Value {
+        match self {
+            Mode::Apply => strip(value),
+            Mode::MergePatches => value,
+        }
+    }
+
+    fn take_map(self, map: Object) -> Object {
+        match self {
+            Mode::Apply => strip_map(map),
+            Mode::MergePatches => map,
+        }
+    }
+
+    fn take_list(self, items: Vec<Value>) -> Vec<Value> {
+        match self {
+            Mode::Apply => strip_list(items),
+            Mode::MergePatches => items,
+        }
+    }
+}
+
 /// Merges `patch` into `original`, both JSON objects at the position `meta`.
-pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn PatchMeta) -> Result<Object, PatchError> {
+pub(crate) fn merge_map(
+    mut original: Object,
+    mut patch: Object,
+    meta: &dyn PatchMeta,
+    mode: Mode,
+) -> Result<Object, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE) {
         match directive.as_str() {
             Some(REPLACE) => {
                 patch.shift_remove(DIRECTIVE);
-                return Ok(strip_map(patch));
+                return Ok(mode.take_map(patch));
             }
             Some(DELETE) => return Ok(Map::new()),
             // Upstream rejects `$patch: merge` on maps; merging is what it asks for.
@@ -39,42 +80,54 @@ pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn Patc
         }
     }
 
-    apply_retain_keys(&mut original, &mut patch)?;
-    merge_set_element_order(&mut original, &mut patch, meta)?;
+    match mode {
+        Mode::Apply => apply_retain_keys(&mut original, &mut patch)?,
+        Mode::MergePatches => carry_directive(&mut original, &mut patch, RETAIN_KEYS)?,
+    }
+    merge_set_element_order(&mut original, &mut patch, meta, mode)?;
 
     for (key, patch_value) in patch {
-        let (key, delete_list) = if key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
-            (extract_key(&key, DELETE_FROM_PRIMITIVE_LIST)?.to_string(), true)
-        } else {
-            (key, false)
-        };
-        if patch_value.is_null() {
-            original.shift_remove(&key);
+        if key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
+            let list_key = extract_key(&key, DELETE_FROM_PRIMITIVE_LIST)?.to_string();
+            match mode {
+                Mode::Apply if patch_value.is_null() => {
+                    original.shift_remove(&list_key);
+                }
+                Mode::Apply => delete_from_list(original.get_mut(&list_key), &patch_value)?,
+                Mode::MergePatches => {
+                    original.insert(key, patch_value);
+                }
+            }
             continue;
         }
-        if delete_list {
-            delete_from_list(original.get_mut(&key), &patch_value)?;
+        if patch_value.is_null() {
+            match mode {
+                Mode::Apply => original.shift_remove(&key),
+                Mode::MergePatches => original.insert(key, Value::Null),
+            };
             continue;
         }
         let Some(current) = original.get_mut(&key) else {
             // Nothing to merge with.
-            original.insert(key, strip(patch_value));
+            original.insert(key, mode.take(patch_value));
             continue;
         };
         if kind(current) != kind(&patch_value) {
-            *current = strip(patch_value);
+            *current = mode.take(patch_value);
             continue;
         }
         let field = meta.field(&key);
         *current = match (std::mem::take(current), patch_value) {
             (Value::Object(o), Value::Object(p)) => {
                 if field.strategy == PatchStrategy::Replace {
-                    Value::Object(strip_map(p))
+                    Value::Object(mode.take_map(p))
                 } else {
-                    Value::Object(merge_map(o, p, field.child.as_ref())?)
+                    Value::Object(merge_map(o, p, field.child.as_ref(), mode)?)
                 }
             }
-            (Value::Array(o), Value::Array(p)) => Value::Array(merge_list_field(o, p, &field)?),
+            (Value::Array(o), Value::Array(p)) => {
+                Value::Array(merge_list_field(o, p, &field, mode)?)
+            }
             (_, p) => p,
         };
     }
@@ -82,15 +135,41 @@ pub(crate) fn merge_map(mut original: Object, mut patch: Object, meta: &dyn Patc
 }
 
 /// A list field: merged when its strategy says so, otherwise replaced.
-fn merge_list_field(original: Vec<Value>, patch: Vec<Value>, field: &FieldMeta) -> Result<Vec<Value>, PatchError> {
+fn merge_list_field(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    field: &FieldMeta,
+    mode: Mode,
+) -> Result<Vec<Value>, PatchError> {
     match &field.strategy {
         PatchStrategy::Merge { merge_key } => merge_slice(
             original,
             patch,
             field.child.as_ref(),
             merge_key.as_deref().unwrap_or(""),
+            mode,
         ),
-        _ => Ok(strip_list(patch)),
+        _ => Ok(mode.take_list(patch)),
+    }
+}
+
+/// Merging two patches: a directive present in both must agree; one present
+/// only in `patch` moves to `original`.
+fn carry_directive(original: &mut Object, patch: &mut Object, key: &str) -> Result<(), PatchError> {
+    let Some(value) = patch.shift_remove(key) else {
+        return Ok(());
+    };
+    match original.get(key) {
+        Some(existing) if *existing != value => Err(PatchError::DirectiveConflict {
+            key: key.to_string(),
+            left: fmt_v(existing),
+            right: fmt_v(&value),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            original.insert(key.to_string(), value);
+            Ok(())
+        }
     }
 }
 
@@ -118,7 +197,10 @@ fn apply_retain_keys(original: &mut Object, patch: &mut Object) -> Result<(), Pa
     };
     let listed = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
     for (k, v) in patch.iter() {
-        if v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE_LIST) || k.starts_with(SET_ELEMENT_ORDER) {
+        if v.is_null()
+            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+            || k.starts_with(SET_ELEMENT_ORDER)
+        {
             continue;
         }
         if !listed(k) {
@@ -142,16 +224,34 @@ fn as_list(value: Option<&Value>) -> Result<Option<Vec<Value>>, PatchError> {
 
 /// Handles every `$setElementOrder/<list>` of `patch`: merges the list (if
 /// patched) and orders the result; the list is then removed from `patch`.
-fn merge_set_element_order(original: &mut Object, patch: &mut Object, meta: &dyn PatchMeta) -> Result<(), PatchError> {
+/// When merging patches the order list itself is carried into `original`.
+fn merge_set_element_order(
+    original: &mut Object,
+    patch: &mut Object,
+    meta: &dyn PatchMeta,
+    mode: Mode,
+) -> Result<(), PatchError> {
     let directive_keys: Vec<String> = patch
         .keys()
         .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
         .cloned()
         .collect();
     for directive_key in directive_keys {
+        if mode == Mode::MergePatches {
+            if let (Some(mine), Some(theirs)) =
+                (original.get(&directive_key), patch.get(&directive_key))
+            {
+                if mine != theirs {
+                    return Err(PatchError::BadSetElementOrderFormat);
+                }
+            }
+        }
         let Some(order) = patch.shift_remove(&directive_key) else {
             continue;
         };
+        if mode == Mode::MergePatches && !original.contains_key(&directive_key) {
+            original.insert(directive_key.clone(), order.clone());
+        }
         let Value::Array(order) = order else {
             return Err(PatchError::BadArgType {
                 expected: SLICE_TYPE,
@@ -166,20 +266,32 @@ fn merge_set_element_order(original: &mut Object, patch: &mut Object, meta: &dyn
             PatchStrategy::Merge { merge_key } => merge_key.clone().unwrap_or_default(),
             _ => String::new(),
         };
-        validate_patch_with_set_order_list(patch_list.as_deref().unwrap_or(&[]), &order, &merge_key)?;
+        validate_patch_with_set_order_list(
+            patch_list.as_deref().unwrap_or(&[]),
+            &order,
+            &merge_key,
+        )?;
 
         let merged = match (&original_list, &patch_list) {
             (None, None) => continue,
             (Some(o), None) => o.clone(),
-            (None, Some(p)) => strip_list(p.clone()),
-            (Some(o), Some(p)) => merge_list_field(o.clone(), p.clone(), &field)?,
+            (None, Some(p)) => mode.take_list(p.clone()),
+            (Some(o), Some(p)) => merge_list_field(o.clone(), p.clone(), &field, mode)?,
         };
         let original_list = original_list.unwrap_or_default();
-        let element_kind = slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or(&[])])?;
+        let element_kind =
+            slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or(&[])])?;
         let ordered = match element_kind {
             Some(element_kind) => {
                 let (in_order, server_only) = partition(merged, &order, &merge_key, element_kind)?;
-                normalize_element_order(in_order, server_only, &order, &original_list, &merge_key, element_kind)?
+                normalize_element_order(
+                    in_order,
+                    server_only,
+                    &order,
+                    &original_list,
+                    &merge_key,
+                    element_kind,
+                )?
             }
             None => merged,
         };
@@ -191,7 +303,11 @@ fn merge_set_element_order(original: &mut Object, patch: &mut Object, meta: &dyn
 
 /// Upstream `validatePatchWithSetOrderList`: the patch list's items must
 /// appear in `$setElementOrder` in the same relative order.
-fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], merge_key: &str) -> Result<(), PatchError> {
+fn validate_patch_with_set_order_list(
+    patch_list: &[Value],
+    order: &[Value],
+    merge_key: &str,
+) -> Result<(), PatchError> {
     if order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
@@ -202,7 +318,10 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], mer
     };
     let (mut pi, mut oi) = (0, 0);
     while pi < items.len() && oi < order.len() {
-        if items[pi].as_object().is_some_and(|m| m.contains_key(DIRECTIVE)) {
+        if items[pi]
+            .as_object()
+            .is_some_and(|m| m.contains_key(DIRECTIVE))
+        {
             pi += 1;
             continue;
         }
@@ -221,7 +340,13 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], mer
 }
 
 /// Upstream `mergeSlice` for a list with the merge strategy.
-fn merge_slice(original: Vec<Value>, patch: Vec<Value>, item_meta: &dyn PatchMeta, merge_key: &str) -> Result<Vec<Value>, PatchError> {
+fn merge_slice(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    item_meta: &dyn PatchMeta,
+    merge_key: &str,
+    mode: Mode,
+) -> Result<Vec<Value>, PatchError> {
     let Some(element_kind) = slice_element_type(&[&original, &patch])? else {
         return Ok(original);
     };
@@ -233,21 +358,41 @@ fn merge_slice(original: Vec<Value>, patch: Vec<Value>, item_meta: &dyn PatchMet
             }
         }
         let (in_patch, server_only) = partition(merged, &patch, merge_key, element_kind)?;
-        return normalize_element_order(in_patch, server_only, &patch, &original, merge_key, element_kind);
+        return normalize_element_order(
+            in_patch,
+            server_only,
+            &patch,
+            &original,
+            merge_key,
+            element_kind,
+        );
     }
     if merge_key.is_empty() {
         return Err(PatchError::NoMergeKeyDeclared("map"));
     }
-    let (original, patch) = merge_slice_with_special_elements(original, patch, merge_key)?;
-    let merged = merge_slice_without_special_elements(original.clone(), &patch, merge_key, item_meta)?;
+    let (original, patch) = merge_slice_with_special_elements(original, patch, merge_key, mode)?;
+    let merged =
+        merge_slice_without_special_elements(original.clone(), &patch, merge_key, item_meta, mode)?;
     let (in_patch, server_only) = partition(merged, &patch, merge_key, element_kind)?;
-    normalize_element_order(in_patch, server_only, &patch, &original, merge_key, element_kind)
+    normalize_element_order(
+        in_patch,
+        server_only,
+        &patch,
+        &original,
+        merge_key,
+        element_kind,
+    )
 }
 
 /// Applies `$patch` items of a list of maps: `delete` removes matching items,
 /// `replace` makes the remaining patch items the whole list. Returns the new
 /// (original, patch without directive items).
-fn merge_slice_with_special_elements(mut original: Vec<Value>, patch: Vec<Value>, merge_key: &str) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn merge_slice_with_special_elements(
+    mut original: Vec<Value>,
+    patch: Vec<Value>,
+    merge_key: &str,
+    mode: Mode,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut plain = Vec::with_capacity(patch.len());
     let mut replace = false;
     for item in patch {
@@ -273,24 +418,33 @@ fn merge_slice_with_special_elements(mut original: Vec<Value>, patch: Vec<Value>
         }
     }
     if replace {
-        return Ok((strip_list(plain), Vec::new()));
+        return Ok((mode.take_list(plain), Vec::new()));
     }
     Ok((original, plain))
 }
 
 /// Merges each patch item into the original item with the same merge key, or
 /// appends it.
-fn merge_slice_without_special_elements(mut original: Vec<Value>, patch: &[Value], merge_key: &str, item_meta: &dyn PatchMeta) -> Result<Vec<Value>, PatchError> {
+fn merge_slice_without_special_elements(
+    mut original: Vec<Value>,
+    patch: &[Value],
+    merge_key: &str,
+    item_meta: &dyn PatchMeta,
+    mode: Mode,
+) -> Result<Vec<Value>, PatchError> {
     for item in patch {
         let value = merge_key_value(item, merge_key)?;
         match find_map_by_key(&original, merge_key, value)? {
             Some(i) => {
-                let (Value::Object(current), Value::Object(patch_item)) = (std::mem::take(&mut original[i]), item) else {
+                let (Value::Object(current), Value::Object(patch_item)) =
+                    (std::mem::take(&mut original[i]), item)
+                else {
                     return Err(PatchError::NotAMap(i));
                 };
-                original[i] = Value::Object(merge_map(current, patch_item.clone(), item_meta)?);
+                original[i] =
+                    Value::Object(merge_map(current, patch_item.clone(), item_meta, mode)?);
             }
-            None => original.push(strip(item.clone())),
+            None => original.push(mode.take(item.clone())),
         }
     }
     Ok(original)

@@ -3,10 +3,14 @@
 
 use serde_json::{Map, Value};
 
-use super::directives::{DELETE, DELETE_FROM_PRIMITIVE_LIST, DIRECTIVE, RETAIN_KEYS, SET_ELEMENT_ORDER};
+use super::directives::{
+    DELETE, DELETE_FROM_PRIMITIVE_LIST, DIRECTIVE, RETAIN_KEYS, SET_ELEMENT_ORDER,
+};
 use super::error::PatchError;
 use super::gofmt::{fmt_v, kind, GoKind};
-use super::order::{merge_key_value, merge_key_value_equal, normalize_slice_order, slice_element_type};
+use super::order::{
+    merge_key_value, merge_key_value_equal, normalize_slice_order, slice_element_type,
+};
 use crate::patch::meta::{PatchMeta, PatchStrategy};
 
 type Object = Map<String, Value>;
@@ -22,7 +26,12 @@ pub(crate) struct DiffOptions {
 }
 
 /// The patch that turns `original` into `modified`.
-pub(crate) fn diff_maps(original: &Object, modified: &Object, meta: &dyn PatchMeta, opts: DiffOptions) -> Result<Object, PatchError> {
+pub(crate) fn diff_maps(
+    original: &Object,
+    modified: &Object,
+    meta: &dyn PatchMeta,
+    opts: DiffOptions,
+) -> Result<Object, PatchError> {
     let mut patch = Object::new();
     let mut retain_keys: Vec<String> = Vec::new();
     for (key, modified_value) in modified {
@@ -51,8 +60,12 @@ pub(crate) fn diff_maps(original: &Object, modified: &Object, meta: &dyn PatchMe
             continue;
         }
         match (original_value, modified_value) {
-            (Value::Object(o), Value::Object(m)) => diff_map_field(key, o, m, &mut patch, meta, opts)?,
-            (Value::Array(o), Value::Array(m)) => diff_list_field(key, o, m, &mut patch, meta, opts)?,
+            (Value::Object(o), Value::Object(m)) => {
+                diff_map_field(key, o, m, &mut patch, meta, opts)?
+            }
+            (Value::Array(o), Value::Array(m)) => {
+                diff_list_field(key, o, m, &mut patch, meta, opts)?
+            }
             _ => replace_if_not_equal(key, original_value, modified_value, &mut patch, opts),
         }
     }
@@ -63,7 +76,9 @@ pub(crate) fn diff_maps(original: &Object, modified: &Object, meta: &dyn PatchMe
             }
         }
     }
-    if !retain_keys.is_empty() && (!patch.is_empty() || has_additional_new_field(original, modified)) {
+    if !retain_keys.is_empty()
+        && (!patch.is_empty() || has_additional_new_field(original, modified))
+    {
         retain_keys.sort();
         patch.insert(
             RETAIN_KEYS.to_string(),
@@ -73,7 +88,13 @@ pub(crate) fn diff_maps(original: &Object, modified: &Object, meta: &dyn PatchMe
     Ok(patch)
 }
 
-fn replace_if_not_equal(key: &str, original: &Value, modified: &Value, patch: &mut Object, opts: DiffOptions) {
+fn replace_if_not_equal(
+    key: &str,
+    original: &Value,
+    modified: &Value,
+    patch: &mut Object,
+    opts: DiffOptions,
+) {
     if !opts.ignore_changes_and_additions && original != modified {
         patch.insert(key.to_string(), modified.clone());
     }
@@ -85,7 +106,14 @@ fn has_additional_new_field(original: &Object, modified: &Object) -> bool {
         .any(|(k, v)| !v.is_null() && !modified.contains_key(k))
 }
 
-fn diff_map_field(key: &str, original: &Object, modified: &Object, patch: &mut Object, meta: &dyn PatchMeta, mut opts: DiffOptions) -> Result<(), PatchError> {
+fn diff_map_field(
+    key: &str,
+    original: &Object,
+    modified: &Object,
+    patch: &mut Object,
+    meta: &dyn PatchMeta,
+    mut opts: DiffOptions,
+) -> Result<(), PatchError> {
     let field = meta.field(key);
     opts.build_retain_keys = field.retain_keys;
     if field.strategy == PatchStrategy::Replace {
@@ -101,7 +129,14 @@ fn diff_map_field(key: &str, original: &Object, modified: &Object, patch: &mut O
     Ok(())
 }
 
-fn diff_list_field(key: &str, original: &[Value], modified: &[Value], patch: &mut Object, meta: &dyn PatchMeta, mut opts: DiffOptions) -> Result<(), PatchError> {
+fn diff_list_field(
+    key: &str,
+    original: &[Value],
+    modified: &[Value],
+    patch: &mut Object,
+    meta: &dyn PatchMeta,
+    mut opts: DiffOptions,
+) -> Result<(), PatchError> {
     let field = meta.field(key);
     let PatchStrategy::Merge { merge_key } = &field.strategy else {
         if !opts.ignore_changes_and_additions && original != modified {
@@ -116,10 +151,16 @@ fn diff_list_field(key: &str, original: &[Value], modified: &[Value], patch: &mu
         patch.insert(key.to_string(), Value::Array(lists.patch));
     }
     if !lists.deletions.is_empty() {
-        patch.insert(format!("{DELETE_FROM_PRIMITIVE_LIST}/{key}"), Value::Array(lists.deletions));
+        patch.insert(
+            format!("{DELETE_FROM_PRIMITIVE_LIST}/{key}"),
+            Value::Array(lists.deletions),
+        );
     }
     if !lists.order.is_empty() {
-        patch.insert(format!("{SET_ELEMENT_ORDER}/{key}"), Value::Array(lists.order));
+        patch.insert(
+            format!("{SET_ELEMENT_ORDER}/{key}"),
+            Value::Array(lists.order),
+        );
     }
     Ok(())
 }
@@ -133,7 +174,13 @@ struct ListDiff {
     order: Vec<Value>,
 }
 
-fn diff_lists(original: &[Value], modified: &[Value], item_meta: &dyn PatchMeta, merge_key: &str, opts: DiffOptions) -> Result<ListDiff, PatchError> {
+fn diff_lists(
+    original: &[Value],
+    modified: &[Value],
+    item_meta: &dyn PatchMeta,
+    merge_key: &str,
+    opts: DiffOptions,
+) -> Result<ListDiff, PatchError> {
     if original.is_empty() {
         if modified.is_empty() || opts.ignore_changes_and_additions {
             return Ok(ListDiff::default());
@@ -148,7 +195,8 @@ fn diff_lists(original: &[Value], modified: &[Value], item_meta: &dyn PatchMeta,
     };
     match element_kind {
         GoKind::Map => {
-            let (patch, deletions) = diff_lists_of_maps(original, modified, item_meta, merge_key, opts)?;
+            let (patch, deletions) =
+                diff_lists_of_maps(original, modified, item_meta, merge_key, opts)?;
             let mut patch = normalize_slice_order(patch, modified, merge_key, element_kind)?;
             let order_same = is_order_same(original, modified, merge_key)?;
             patch.extend(deletions);
@@ -196,7 +244,11 @@ fn diff_lists(original: &[Value], modified: &[Value], item_meta: &dyn PatchMeta,
     }
 }
 
-fn is_order_same(original: &[Value], modified: &[Value], merge_key: &str) -> Result<bool, PatchError> {
+fn is_order_same(
+    original: &[Value],
+    modified: &[Value],
+    merge_key: &str,
+) -> Result<bool, PatchError> {
     if original.len() != modified.len() {
         return Ok(false);
     }
@@ -216,7 +268,11 @@ fn sorted_by_rendering(items: &[Value]) -> Vec<(String, Value)> {
 }
 
 /// (additions, de-duplicated deletions) between two lists of scalars.
-fn diff_lists_of_scalars(original: &[Value], modified: &[Value], opts: DiffOptions) -> (Vec<Value>, Vec<Value>) {
+fn diff_lists_of_scalars(
+    original: &[Value],
+    modified: &[Value],
+    opts: DiffOptions,
+) -> (Vec<Value>, Vec<Value>) {
     let original = sorted_by_rendering(original);
     let modified = sorted_by_rendering(modified);
     let (mut oi, mut mi) = (0, 0);
@@ -254,7 +310,13 @@ fn diff_lists_of_scalars(original: &[Value], modified: &[Value], opts: DiffOptio
 
 /// (changes and additions, `$patch: delete` items) between two lists of maps
 /// matched by `merge_key`.
-fn diff_lists_of_maps(original: &[Value], modified: &[Value], item_meta: &dyn PatchMeta, merge_key: &str, opts: DiffOptions) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn diff_lists_of_maps(
+    original: &[Value],
+    modified: &[Value],
+    item_meta: &dyn PatchMeta,
+    merge_key: &str,
+    opts: DiffOptions,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let keyed = |items: &[Value]| -> Result<Vec<(String, Value)>, PatchError> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
@@ -303,13 +365,21 @@ fn diff_lists_of_maps(original: &[Value], modified: &[Value], item_meta: &dyn Pa
     Ok((patch, deletions))
 }
 
-fn push_deletion(deletions: &mut Vec<Value>, item: &Value, merge_key: &str, opts: DiffOptions) -> Result<(), PatchError> {
+fn push_deletion(
+    deletions: &mut Vec<Value>,
+    item: &Value,
+    merge_key: &str,
+    opts: DiffOptions,
+) -> Result<(), PatchError> {
     if opts.ignore_deletions {
         return Ok(());
     }
     let mut directive = Map::new();
     directive.insert(DIRECTIVE.to_string(), Value::String(DELETE.to_string()));
-    directive.insert(merge_key.to_string(), merge_key_value(item, merge_key)?.clone());
+    directive.insert(
+        merge_key.to_string(),
+        merge_key_value(item, merge_key)?.clone(),
+    );
     deletions.push(Value::Object(directive));
     Ok(())
 }

@@ -57,11 +57,7 @@ pub(crate) fn strip_map(map: Map<String, Value>) -> Map<String, Value> {
 pub(crate) fn strip_list(items: Vec<Value>) -> Vec<Value> {
     items
         .into_iter()
-        .filter(|item| {
-            !item
-                .as_object()
-                .is_some_and(|m| m.contains_key(DIRECTIVE))
-        })
+        .filter(|item| !item.as_object().is_some_and(|m| m.contains_key(DIRECTIVE)))
         .map(strip)
         .collect()
 }

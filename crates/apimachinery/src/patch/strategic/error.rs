@@ -35,4 +35,10 @@ pub enum PatchError {
     NotAMap(usize),
     #[error("invalid value for special key: $patch")]
     BadDirectiveValue,
+    #[error("{left} and {right} are not deep equal: this may happen when calculating the 3-way diff patch")]
+    DirectiveConflict {
+        key: String,
+        left: String,
+        right: String,
+    },
 }

@@ -35,9 +35,7 @@ pub(crate) fn slice_element_type(lists: &[&[Value]]) -> Result<Option<GoKind>, P
         match found {
             None if k == GoKind::Slice => return Err(PatchError::ListOfLists),
             None => found = Some(k),
-            Some(prev) if prev != k => {
-                return Err(PatchError::MixedElementTypes(fmt_lists(lists)))
-            }
+            Some(prev) if prev != k => return Err(PatchError::MixedElementTypes(fmt_lists(lists))),
             Some(_) => {}
         }
     }
@@ -45,7 +43,10 @@ pub(crate) fn slice_element_type(lists: &[&[Value]]) -> Result<Option<GoKind>, P
 }
 
 /// The value of `merge_key` in a list item that must be a map.
-pub(crate) fn merge_key_value<'a>(item: &'a Value, merge_key: &str) -> Result<&'a Value, PatchError> {
+pub(crate) fn merge_key_value<'a>(
+    item: &'a Value,
+    merge_key: &str,
+) -> Result<&'a Value, PatchError> {
     let Some(map) = item.as_object() else {
         return Err(PatchError::BadArgType {
             expected: MAP_TYPE,
@@ -59,7 +60,11 @@ pub(crate) fn merge_key_value<'a>(item: &'a Value, merge_key: &str) -> Result<&'
 }
 
 /// Upstream `mergeKeyValueEqual`: scalars compare whole, maps by merge key.
-pub(crate) fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result<bool, PatchError> {
+pub(crate) fn merge_key_value_equal(
+    left: &Value,
+    right: &Value,
+    merge_key: &str,
+) -> Result<bool, PatchError> {
     if merge_key.is_empty() {
         return Ok(left == right);
     }
@@ -69,7 +74,11 @@ pub(crate) fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str
 }
 
 /// Index of the first map in `list` whose `key` equals `value`.
-pub(crate) fn find_map_by_key(list: &[Value], key: &str, value: &Value) -> Result<Option<usize>, PatchError> {
+pub(crate) fn find_map_by_key(
+    list: &[Value],
+    key: &str,
+    value: &Value,
+) -> Result<Option<usize>, PatchError> {
     for (i, item) in list.iter().enumerate() {
         let Some(map) = item.as_object() else {
             return Err(PatchError::NotAMap(i));
@@ -83,7 +92,12 @@ pub(crate) fn find_map_by_key(list: &[Value], key: &str, value: &Value) -> Resul
 
 /// Splits items into (present in `by`, absent from `by`), comparing maps by
 /// merge key and other items whole.
-pub(crate) fn partition(items: Vec<Value>, by: &[Value], merge_key: &str, kind: GoKind) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+pub(crate) fn partition(
+    items: Vec<Value>,
+    by: &[Value],
+    merge_key: &str,
+    kind: GoKind,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut present = Vec::with_capacity(items.len());
     let mut absent = Vec::with_capacity(items.len());
     for item in items {
@@ -103,7 +117,9 @@ pub(crate) fn partition(items: Vec<Value>, by: &[Value], merge_key: &str, kind: 
 }
 
 /// Splits a patch list into (ordinary items, `$patch: delete` items).
-pub(crate) fn extract_to_delete_items(items: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+pub(crate) fn extract_to_delete_items(
+    items: Vec<Value>,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut keep = Vec::new();
     let mut delete = Vec::new();
     for item in items {
@@ -131,7 +147,12 @@ fn validate_merge_key_in_lists(merge_key: &str, lists: &[&[Value]]) -> Result<()
 
 /// Sorts `to_sort` by position in `order` (stable; items missing from `order`
 /// go first); delete directives go last.
-pub(crate) fn normalize_slice_order(to_sort: Vec<Value>, order: &[Value], merge_key: &str, kind: GoKind) -> Result<Vec<Value>, PatchError> {
+pub(crate) fn normalize_slice_order(
+    to_sort: Vec<Value>,
+    order: &[Value],
+    merge_key: &str,
+    kind: GoKind,
+) -> Result<Vec<Value>, PatchError> {
     let (mut to_sort, to_delete) = if kind == GoKind::Map {
         validate_merge_key_in_lists(merge_key, &[&to_sort, order])?;
         extract_to_delete_items(to_sort)?
@@ -155,12 +176,24 @@ pub(crate) fn normalize_element_order(
 ) -> Result<Vec<Value>, PatchError> {
     let patch = normalize_slice_order(patch, patch_order, merge_key, kind)?;
     let server_only = normalize_slice_order(server_only, server_order, merge_key, kind)?;
-    Ok(merge_sorted_slice(server_only, patch, server_order, merge_key, kind))
+    Ok(merge_sorted_slice(
+        server_only,
+        patch,
+        server_order,
+        merge_key,
+        kind,
+    ))
 }
 
 /// Upstream `mergeSortedSlice`: takes a `left` item first only when both
 /// items are in `server_order` and `left` comes earlier there.
-fn merge_sorted_slice(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], merge_key: &str, kind: GoKind) -> Vec<Value> {
+fn merge_sorted_slice(
+    left: Vec<Value>,
+    right: Vec<Value>,
+    server_order: &[Value],
+    merge_key: &str,
+    kind: GoKind,
+) -> Vec<Value> {
     let mut out = Vec::with_capacity(left.len() + right.len());
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();

@@ -24,7 +24,10 @@ fn parse() {
     check_parse("metadata.name=foo", Ok("metadata.name=foo"));
     check_parse("metadata.name==foo", Ok("metadata.name=foo"));
     check_parse("spec.nodeName!=", Ok("spec.nodeName!="));
-    check_parse("status.phase=Running,spec.nodeName!=", Ok("spec.nodeName!=,status.phase=Running"));
+    check_parse(
+        "status.phase=Running,spec.nodeName!=",
+        Ok("spec.nodeName!=,status.phase=Running"),
+    );
     check_parse("b=1,a=2", Ok("a=2,b=1"));
     check_parse("a=b,", Ok("a=b"));
     check_parse(",,a=b", Ok("a=b"));
@@ -34,10 +37,22 @@ fn parse() {
     check_parse("a=!b", Ok("a=!b"));
     check_parse("=b", Ok("=b"));
     check_parse("a", Err("invalid selector: 'a'; can't understand 'a'"));
-    check_parse("a=b,c", Err("invalid selector: 'a=b,c'; can't understand 'c'"));
-    check_parse("a=x=y", Err("invalid field selector: unescaped character in value: ="));
-    check_parse("a=x\\y", Err("invalid field selector: invalid escape sequence: \\y"));
-    check_parse("a=x\\", Err("invalid field selector: invalid escape sequence: \\"));
+    check_parse(
+        "a=b,c",
+        Err("invalid selector: 'a=b,c'; can't understand 'c'"),
+    );
+    check_parse(
+        "a=x=y",
+        Err("invalid field selector: unescaped character in value: ="),
+    );
+    check_parse(
+        "a=x\\y",
+        Err("invalid field selector: invalid escape sequence: \\y"),
+    );
+    check_parse(
+        "a=x\\",
+        Err("invalid field selector: invalid escape sequence: \\"),
+    );
 }
 
 #[test]
@@ -50,7 +65,10 @@ fn requirements() {
         .collect();
     assert_eq!(
         got,
-        vec![("a", FieldOperator::NotEquals, "1"), ("b", FieldOperator::Equals, "x,y")]
+        vec![
+            ("a", FieldOperator::NotEquals, "1"),
+            ("b", FieldOperator::Equals, "x,y")
+        ]
     );
     assert_eq!(selector.requires_exact_match("b"), Some("x,y"));
     assert_eq!(selector.requires_exact_match("a"), None);
@@ -92,8 +110,17 @@ fn check_supported(selector: &str, allowed: &[&str], expected: Result<(), &str>)
 
 #[test]
 fn supported_fields() {
-    let pod = ["metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"];
+    let pod = [
+        "metadata.name",
+        "metadata.namespace",
+        "spec.nodeName",
+        "status.phase",
+    ];
     check_supported("", &pod, Ok(()));
     check_supported("spec.nodeName=n1,metadata.name=x", &pod, Ok(()));
-    check_supported("spec.nodeName=n1,spec.foo=x", &pod, Err("field label not supported: spec.foo"));
+    check_supported(
+        "spec.nodeName=n1,spec.foo=x",
+        &pod,
+        Err("field label not supported: spec.foo"),
+    );
 }

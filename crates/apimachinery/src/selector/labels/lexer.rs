@@ -130,10 +130,8 @@ mod tests {
             .into_iter()
             .map(|s| (s.token, s.literal))
             .collect();
-        let expected: Vec<(Token, String)> = expected
-            .iter()
-            .map(|(t, l)| (*t, l.to_string()))
-            .collect();
+        let expected: Vec<(Token, String)> =
+            expected.iter().map(|(t, l)| (*t, l.to_string())).collect();
         assert_eq!(got, expected, "input {input:?}");
     }
 
@@ -143,7 +141,12 @@ mod tests {
         check("", &[(EndOfString, "")]);
         check(
             "a==b",
-            &[(Identifier, "a"), (DoubleEquals, "=="), (Identifier, "b"), (EndOfString, "")],
+            &[
+                (Identifier, "a"),
+                (DoubleEquals, "=="),
+                (Identifier, "b"),
+                (EndOfString, ""),
+            ],
         );
         check(
             " x in (y, z) ",
@@ -158,13 +161,40 @@ mod tests {
                 (EndOfString, ""),
             ],
         );
-        check("!a", &[(DoesNotExist, "!"), (Identifier, "a"), (EndOfString, "")]);
+        check(
+            "!a",
+            &[(DoesNotExist, "!"), (Identifier, "a"), (EndOfString, "")],
+        );
         check(
             "a!=b",
-            &[(Identifier, "a"), (NotEquals, "!="), (Identifier, "b"), (EndOfString, "")],
+            &[
+                (Identifier, "a"),
+                (NotEquals, "!="),
+                (Identifier, "b"),
+                (EndOfString, ""),
+            ],
         );
-        check("a=(", &[(Identifier, "a"), (Equals, "="), (OpenPar, "("), (EndOfString, "")]);
-        check("a>1", &[(Identifier, "a"), (GreaterThan, ">"), (Identifier, "1"), (EndOfString, "")]);
-        check("a notin", &[(Identifier, "a"), (NotIn, "notin"), (EndOfString, "")]);
+        check(
+            "a=(",
+            &[
+                (Identifier, "a"),
+                (Equals, "="),
+                (OpenPar, "("),
+                (EndOfString, ""),
+            ],
+        );
+        check(
+            "a>1",
+            &[
+                (Identifier, "a"),
+                (GreaterThan, ">"),
+                (Identifier, "1"),
+                (EndOfString, ""),
+            ],
+        );
+        check(
+            "a notin",
+            &[(Identifier, "a"), (NotIn, "notin"), (EndOfString, "")],
+        );
     }
 }

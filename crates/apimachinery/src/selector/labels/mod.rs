@@ -116,11 +116,19 @@ pub struct Requirement {
 impl Requirement {
     /// Validates like upstream `labels.NewRequirement`; the error text is upstream's
     /// `field.ErrorList` aggregate.
-    pub fn new(key: impl Into<String>, operator: Operator, values: Vec<String>) -> Result<Self, SelectorError> {
+    pub fn new(
+        key: impl Into<String>,
+        operator: Operator,
+        values: Vec<String>,
+    ) -> Result<Self, SelectorError> {
         Self::validated(key.into(), operator, values).map_err(SelectorError::Invalid)
     }
 
-    pub(crate) fn validated(key: String, operator: Operator, values: Vec<String>) -> Result<Self, String> {
+    pub(crate) fn validated(
+        key: String,
+        operator: Operator,
+        values: Vec<String>,
+    ) -> Result<Self, String> {
         let mut errs = Vec::new();
         if let Err(e) = validate_label_key(&key, "key") {
             errs.push(e);
@@ -131,7 +139,9 @@ impl Requirement {
                 &go_string_slice(&values),
                 "for 'in', 'notin' operators, values set can't be empty",
             )),
-            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals if values.len() != 1 => {
+            Operator::Equals | Operator::DoubleEquals | Operator::NotEquals
+                if values.len() != 1 =>
+            {
                 errs.push(invalid(
                     "values",
                     &go_string_slice(&values),

@@ -45,38 +45,77 @@ fn parse_valid() {
     check_parse("x in (a,,b)", Ok("x in (,a,b)"));
     check_parse("x in (a,)", Ok("x in (,a)"));
     check_parse("in in (in,notin)", Ok("in in (in,notin)"));
-    check_parse("app.kubernetes.io/name=web", Ok("app.kubernetes.io/name=web"));
+    check_parse(
+        "app.kubernetes.io/name=web",
+        Ok("app.kubernetes.io/name=web"),
+    );
     check_parse("x=a,!y,z notin (c)", Ok("x=a,!y,z notin (c)"));
-    check_parse("environment in (production, qa),tier notin (frontend, backend),partition", Ok("environment in (production,qa),partition,tier notin (backend,frontend)"));
+    check_parse(
+        "environment in (production, qa),tier notin (frontend, backend),partition",
+        Ok("environment in (production,qa),partition,tier notin (backend,frontend)"),
+    );
 }
 
 #[test]
 fn parse_invalid() {
     check_parse("x=a,", Err("found '', expected: identifier after ','"));
-    check_parse(",x=a", Err("found ',', expected: !, identifier, or 'end of string'"));
+    check_parse(
+        ",x=a",
+        Err("found ',', expected: !, identifier, or 'end of string'"),
+    );
     check_parse("x=a b", Err("found 'b', expected: ',' or 'end of string'"));
     check_parse("!x=a", Err("found '=', expected: ',' or 'end of string'"));
-    check_parse("x in a", Err("unable to parse requirement: found 'a' expected: '('"));
-    check_parse("x in (a", Err("unable to parse requirement: found '', expected: ',' or ')'"));
-    check_parse("x in (a b)", Err("unable to parse requirement: found 'b', expected: ',' or ')'"));
-    check_parse("x in =", Err("unable to parse requirement: found '=' expected: '('"));
+    check_parse(
+        "x in a",
+        Err("unable to parse requirement: found 'a' expected: '('"),
+    );
+    check_parse(
+        "x in (a",
+        Err("unable to parse requirement: found '', expected: ',' or ')'"),
+    );
+    check_parse(
+        "x in (a b)",
+        Err("unable to parse requirement: found 'b', expected: ',' or ')'"),
+    );
+    check_parse(
+        "x in =",
+        Err("unable to parse requirement: found '=' expected: '('"),
+    );
     check_parse(
         "x<-1",
-        Err(&format!("unable to parse requirement: values[0][x]: Invalid value: \"-1\": {VALUE_RE}")),
+        Err(&format!(
+            "unable to parse requirement: values[0][x]: Invalid value: \"-1\": {VALUE_RE}"
+        )),
     );
-    check_parse("x in (=)", Err("unable to parse requirement: found '=', expected: ',', ')' or identifier"));
-    check_parse("x a", Err("unable to parse requirement: found 'a', expected: in, notin, =, ==, !=, gt, lt"));
-    check_parse("x=(a)", Err("unable to parse requirement: found '(', expected: identifier"));
-    check_parse("!", Err("unable to parse requirement: found '', expected: identifier"));
+    check_parse(
+        "x in (=)",
+        Err("unable to parse requirement: found '=', expected: ',', ')' or identifier"),
+    );
+    check_parse(
+        "x a",
+        Err("unable to parse requirement: found 'a', expected: in, notin, =, ==, !=, gt, lt"),
+    );
+    check_parse(
+        "x=(a)",
+        Err("unable to parse requirement: found '(', expected: identifier"),
+    );
+    check_parse(
+        "!",
+        Err("unable to parse requirement: found '', expected: identifier"),
+    );
     check_parse("x>a", Err("unable to parse requirement: values[0]: Invalid value: \"a\": for 'Gt', 'Lt' operators, the value must be an integer"));
     check_parse("x>", Err("unable to parse requirement: values[0]: Invalid value: \"\": for 'Gt', 'Lt' operators, the value must be an integer"));
     check_parse(
         "a@b=c",
-        Err(&format!("unable to parse requirement: <nil>: Invalid value: \"a@b\": {NAME_RE}")),
+        Err(&format!(
+            "unable to parse requirement: <nil>: Invalid value: \"a@b\": {NAME_RE}"
+        )),
     );
     check_parse(
         "x=-bad",
-        Err(&format!("unable to parse requirement: values[0][x]: Invalid value: \"-bad\": {VALUE_RE}")),
+        Err(&format!(
+            "unable to parse requirement: values[0][x]: Invalid value: \"-bad\": {VALUE_RE}"
+        )),
     );
     check_parse(
         &format!("x={}", "a".repeat(64)),
@@ -88,19 +127,28 @@ fn parse_invalid() {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn check_match(selector: &str, pairs: &[(&str, &str)], expected: bool) {
     let parsed = LabelSelector::parse(selector).unwrap_or_else(|e| panic!("{selector}: {e}"));
     let set = labels(pairs);
-    assert_eq!(parsed.matches(&set), expected, "{selector:?} against {pairs:?}");
+    assert_eq!(
+        parsed.matches(&set),
+        expected,
+        "{selector:?} against {pairs:?}"
+    );
     // The same labels as a JSON object (`metadata.labels`) behave identically.
-    let json_labels: serde_json::Map<String, serde_json::Value> = set
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    assert_eq!(parsed.matches(&json_labels), expected, "{selector:?} (json) against {pairs:?}");
+    let json_labels: serde_json::Map<String, serde_json::Value> =
+        set.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    assert_eq!(
+        parsed.matches(&json_labels),
+        expected,
+        "{selector:?} (json) against {pairs:?}"
+    );
 }
 
 #[test]
@@ -146,20 +194,32 @@ fn option_and_json_sources() {
     assert!(!selector.matches(&present));
     let non_string = json!({"x": 1});
     let map = non_string.as_object().cloned().unwrap_or_default();
-    assert!(selector.matches(&map), "non-string label values count as absent");
+    assert!(
+        selector.matches(&map),
+        "non-string label values count as absent"
+    );
 }
 
 fn k8s(value: serde_json::Value) -> metav1::LabelSelector {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("bad fixture: {e}"))
 }
 
-fn check_k8s(selector: Option<serde_json::Value>, expected: Result<&str, &str>, matching: &[(&str, &str)], matches: bool) {
+fn check_k8s(
+    selector: Option<serde_json::Value>,
+    expected: Result<&str, &str>,
+    matching: &[(&str, &str)],
+    matches: bool,
+) {
     let selector = selector.map(k8s);
     let got = LabelSelector::from_k8s_opt(selector.as_ref());
     match (&got, expected) {
         (Ok(s), Ok(rendered)) => {
             assert_eq!(s.to_string(), rendered);
-            assert_eq!(s.matches(&labels(matching)), matches, "{rendered} vs {matching:?}");
+            assert_eq!(
+                s.matches(&labels(matching)),
+                matches,
+                "{rendered} vs {matching:?}"
+            );
         }
         (Err(e), Err(text)) => assert_eq!(e.to_string(), text),
         (got, expected) => panic!("got {got:?}, expected {expected:?}"),
@@ -170,7 +230,12 @@ fn check_k8s(selector: Option<serde_json::Value>, expected: Result<&str, &str>, 
 fn from_k8s() {
     check_k8s(None, Ok(""), &[], false);
     check_k8s(Some(json!({})), Ok(""), &[], true);
-    check_k8s(Some(json!({"matchLabels": {}})), Ok(""), &[("a", "b")], true);
+    check_k8s(
+        Some(json!({"matchLabels": {}})),
+        Ok(""),
+        &[("a", "b")],
+        true,
+    );
     check_k8s(
         Some(json!({"matchLabels": {"app": "web", "tier": "fe"}})),
         Ok("app=web,tier=fe"),

@@ -6,11 +6,36 @@ use crate::patch::meta::DefaultPatchMeta;
 #[test]
 fn maps() {
     let m = &MergeItem;
-    check(json!({"name": "1"}), json!({"value": "1"}), m, Ok(json!({"name": "1", "value": "1"})));
-    check(json!({"name": "1", "value": "1"}), json!({"value": "2"}), m, Ok(json!({"name": "1", "value": "2"})));
-    check(json!({"name": "1", "value": "1"}), json!({"value": null}), m, Ok(json!({"name": "1"})));
-    check(json!({"name": "1"}), json!({"value": null}), m, Ok(json!({"name": "1"})));
-    check(json!(null), json!({"name": "1"}), m, Ok(json!({"name": "1"})));
+    check(
+        json!({"name": "1"}),
+        json!({"value": "1"}),
+        m,
+        Ok(json!({"name": "1", "value": "1"})),
+    );
+    check(
+        json!({"name": "1", "value": "1"}),
+        json!({"value": "2"}),
+        m,
+        Ok(json!({"name": "1", "value": "2"})),
+    );
+    check(
+        json!({"name": "1", "value": "1"}),
+        json!({"value": null}),
+        m,
+        Ok(json!({"name": "1"})),
+    );
+    check(
+        json!({"name": "1"}),
+        json!({"value": null}),
+        m,
+        Ok(json!({"name": "1"})),
+    );
+    check(
+        json!(null),
+        json!({"name": "1"}),
+        m,
+        Ok(json!({"name": "1"})),
+    );
     check(json!({"name": "1"}), json!({}), m, Ok(json!({"name": "1"})));
     check(
         json!({"mergeItemPtr": {"name": "a", "value": "1"}}),
@@ -31,7 +56,12 @@ fn maps() {
         m,
         Ok(json!({"nonMergingList": "x"})),
     );
-    check(json!({"value": "1"}), json!({"value": {"a": "b"}}), m, Ok(json!({"value": {"a": "b"}})));
+    check(
+        json!({"value": "1"}),
+        json!({"value": {"a": "b"}}),
+        m,
+        Ok(json!({"value": {"a": "b"}})),
+    );
     // Nulls inside a new subtree are dropped.
     check(
         json!({}),
@@ -64,7 +94,12 @@ fn map_directives() {
         m,
         Ok(json!({"mergeItemPtr": {"name": "a", "value": "v"}})),
     );
-    check(json!({"name": "1", "value": "2"}), json!({"$patch": "delete"}), m, Ok(json!({})));
+    check(
+        json!({"name": "1", "value": "2"}),
+        json!({"$patch": "delete"}),
+        m,
+        Ok(json!({})),
+    );
     check(
         json!({"name": "1", "value": "2"}),
         json!({"$patch": "replace", "other": "3"}),
@@ -121,7 +156,9 @@ fn merging_lists_of_maps() {
         json!({"mergingList": [{"name": "1"}, {"name": "2"}, {"name": "3"}]}),
         json!({"mergingList": [{"name": "3", "value": "x"}, {"name": "1", "value": "y"}]}),
         m,
-        Ok(json!({"mergingList": [{"name": "2"}, {"name": "3", "value": "x"}, {"name": "1", "value": "y"}]})),
+        Ok(
+            json!({"mergingList": [{"name": "2"}, {"name": "3", "value": "x"}, {"name": "1", "value": "y"}]}),
+        ),
     );
     check(
         json!({"mergingList": [{"name": "1"}, {"name": "2"}, {"name": "3"}]}),
@@ -134,7 +171,9 @@ fn merging_lists_of_maps() {
         json!({"mergingList": [{"name": "1", "mergingList": [{"name": "a", "value": "1"}]}]}),
         json!({"mergingList": [{"name": "1", "mergingList": [{"name": "a", "other": "2"}]}]}),
         m,
-        Ok(json!({"mergingList": [{"name": "1", "mergingList": [{"name": "a", "value": "1", "other": "2"}]}]})),
+        Ok(
+            json!({"mergingList": [{"name": "1", "mergingList": [{"name": "a", "value": "1", "other": "2"}]}]}),
+        ),
     );
     check(
         json!({}),
@@ -421,7 +460,12 @@ fn set_element_order() {
         m,
         Ok(json!({"mergingList": [{"name": "2"}, {"name": "1"}]})),
     );
-    check(json!({}), json!({"$setElementOrder/mergingList": [{"name": "1"}]}), m, Ok(json!({})));
+    check(
+        json!({}),
+        json!({"$setElementOrder/mergingList": [{"name": "1"}]}),
+        m,
+        Ok(json!({})),
+    );
     check(
         json!({"mergingList": [{"name": "1"}, {"name": "2"}]}),
         json!({
@@ -482,7 +526,9 @@ fn retain_keys() {
         json!({"retainKeysMergingList": [{"name": "1", "value": "a"}, {"name": "2", "value": "b"}]}),
         json!({"retainKeysMergingList": [{"name": "1", "other": "c", "$retainKeys": ["name", "other"]}]}),
         m,
-        Ok(json!({"retainKeysMergingList": [{"name": "1", "other": "c"}, {"name": "2", "value": "b"}]})),
+        Ok(
+            json!({"retainKeysMergingList": [{"name": "1", "other": "c"}, {"name": "2", "value": "b"}]}),
+        ),
     );
     // $retainKeys applies wherever it appears, whatever the field's strategy.
     check(

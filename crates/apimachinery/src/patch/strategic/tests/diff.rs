@@ -7,16 +7,36 @@ fn maps() {
     let m = &MergeItem;
     check_diff(json!({"name": "1"}), json!({"name": "1"}), m, Ok("{}"));
     check_diff(json!({}), json!({}), m, Ok("{}"));
-    check_diff(json!({"name": "1"}), json!({"name": "1", "value": "1"}), m, Ok(r#"{"value":"1"}"#));
-    check_diff(json!({"name": "1", "value": "1"}), json!({"name": "1"}), m, Ok(r#"{"value":null}"#));
+    check_diff(
+        json!({"name": "1"}),
+        json!({"name": "1", "value": "1"}),
+        m,
+        Ok(r#"{"value":"1"}"#),
+    );
+    check_diff(
+        json!({"name": "1", "value": "1"}),
+        json!({"name": "1"}),
+        m,
+        Ok(r#"{"value":null}"#),
+    );
     check_diff(
         json!({"mergeItemPtr": {"name": "a", "value": "1"}}),
         json!({"mergeItemPtr": {"name": "a", "value": "2"}}),
         m,
         Ok(r#"{"mergeItemPtr":{"value":"2"}}"#),
     );
-    check_diff(json!({"value": "1"}), json!({"value": {"a": "b"}}), m, Ok(r#"{"value":{"a":"b"}}"#));
-    check_diff(json!({"value": 1}), json!({"value": 1.5}), m, Ok(r#"{"value":1.5}"#));
+    check_diff(
+        json!({"value": "1"}),
+        json!({"value": {"a": "b"}}),
+        m,
+        Ok(r#"{"value":{"a":"b"}}"#),
+    );
+    check_diff(
+        json!({"value": 1}),
+        json!({"value": 1.5}),
+        m,
+        Ok(r#"{"value":1.5}"#),
+    );
     check_diff(
         json!({"replacingItem": {"a": "1"}}),
         json!({"replacingItem": {"b": "2"}}),
@@ -38,13 +58,17 @@ fn merging_lists() {
         json!({"mergingList": [{"name": "1", "value": "a"}, {"name": "2"}]}),
         json!({"mergingList": [{"name": "1", "value": "b"}, {"name": "2"}]}),
         m,
-        Ok(r#"{"$setElementOrder/mergingList":[{"name":"1"},{"name":"2"}],"mergingList":[{"name":"1","value":"b"}]}"#),
+        Ok(
+            r#"{"$setElementOrder/mergingList":[{"name":"1"},{"name":"2"}],"mergingList":[{"name":"1","value":"b"}]}"#,
+        ),
     );
     check_diff(
         json!({"mergingList": [{"name": "1"}, {"name": "2"}]}),
         json!({"mergingList": [{"name": "1"}]}),
         m,
-        Ok(r#"{"$setElementOrder/mergingList":[{"name":"1"}],"mergingList":[{"$patch":"delete","name":"2"}]}"#),
+        Ok(
+            r#"{"$setElementOrder/mergingList":[{"name":"1"}],"mergingList":[{"$patch":"delete","name":"2"}]}"#,
+        ),
     );
     check_diff(
         json!({"mergingList": [{"name": "1"}, {"name": "2"}]}),
@@ -56,13 +80,17 @@ fn merging_lists() {
         json!({"mergingList": [{"name": "1"}]}),
         json!({"mergingList": [{"name": "1"}, {"name": "2"}]}),
         m,
-        Ok(r#"{"$setElementOrder/mergingList":[{"name":"1"},{"name":"2"}],"mergingList":[{"name":"2"}]}"#),
+        Ok(
+            r#"{"$setElementOrder/mergingList":[{"name":"1"},{"name":"2"}],"mergingList":[{"name":"2"}]}"#,
+        ),
     );
     check_diff(
         json!({"mergingList": [{"name": "1"}, {"name": "3"}]}),
         json!({"mergingList": [{"name": "3"}, {"name": "2", "value": "x"}]}),
         m,
-        Ok(r#"{"$setElementOrder/mergingList":[{"name":"3"},{"name":"2"}],"mergingList":[{"name":"2","value":"x"},{"$patch":"delete","name":"1"}]}"#),
+        Ok(
+            r#"{"$setElementOrder/mergingList":[{"name":"3"},{"name":"2"}],"mergingList":[{"name":"2","value":"x"},{"$patch":"delete","name":"1"}]}"#,
+        ),
     );
     check_diff(
         json!({"mergingList": [{"name": "1"}]}),
@@ -70,7 +98,12 @@ fn merging_lists() {
         m,
         Ok(r#"{"mergingList":[{"$patch":"delete","name":"1"}]}"#),
     );
-    check_diff(json!({}), json!({"mergingList": [{"name": "1"}]}), m, Ok(r#"{"mergingList":[{"name":"1"}]}"#));
+    check_diff(
+        json!({}),
+        json!({"mergingList": [{"name": "1"}]}),
+        m,
+        Ok(r#"{"mergingList":[{"name":"1"}]}"#),
+    );
     check_diff(
         json!({"mergingList": [{"value": "1"}]}),
         json!({"mergingList": [{"value": "2"}]}),
@@ -86,7 +119,9 @@ fn scalar_and_replaced_lists() {
         json!({"mergingIntList": [1, 2]}),
         json!({"mergingIntList": [2, 3]}),
         m,
-        Ok(r#"{"$deleteFromPrimitiveList/mergingIntList":[1],"$setElementOrder/mergingIntList":[2,3],"mergingIntList":[3]}"#),
+        Ok(
+            r#"{"$deleteFromPrimitiveList/mergingIntList":[1],"$setElementOrder/mergingIntList":[2,3],"mergingIntList":[3]}"#,
+        ),
     );
     check_diff(
         json!({"mergingIntList": [1, 2]}),
@@ -127,6 +162,8 @@ fn retain_keys() {
         json!({"retainKeysMergingList": [{"name": "1", "value": "a"}]}),
         json!({"retainKeysMergingList": [{"name": "1", "other": "c"}]}),
         m,
-        Ok(r#"{"$setElementOrder/retainKeysMergingList":[{"name":"1"}],"retainKeysMergingList":[{"$retainKeys":["name","other"],"name":"1","other":"c","value":null}]}"#),
+        Ok(
+            r#"{"$setElementOrder/retainKeysMergingList":[{"name":"1"}],"retainKeysMergingList":[{"$retainKeys":["name","other"],"name":"1","other":"c","value":null}]}"#,
+        ),
     );
 }

@@ -43,11 +43,17 @@ fn set_image() {
         before,
         after,
         &meta,
-        Ok(r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"image":"nginx:1.25","name":"nginx"}]}}}}"#),
+        Ok(
+            r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"image":"nginx:1.25","name":"nginx"}]}}}}"#,
+        ),
     );
     // With a sidecar that the order list leaves out, the sidecar stays put.
-    let before = deployment(json!([{"name": "nginx", "image": "nginx:1.24"}, {"name": "log", "image": "busybox"}]));
-    let after = deployment(json!([{"name": "nginx", "image": "nginx:1.25"}, {"name": "log", "image": "busybox"}]));
+    let before = deployment(
+        json!([{"name": "nginx", "image": "nginx:1.24"}, {"name": "log", "image": "busybox"}]),
+    );
+    let after = deployment(
+        json!([{"name": "nginx", "image": "nginx:1.25"}, {"name": "log", "image": "busybox"}]),
+    );
     let patch = json!({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"image":"nginx:1.25","name":"nginx"}]}}}});
     check(before, patch, &meta, Ok(after));
 }
@@ -68,7 +74,9 @@ fn apply_adds_container_in_order() {
     });
     let after = with(
         with(
-            deployment(json!([{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}])),
+            deployment(
+                json!([{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]),
+            ),
             "/spec/replicas",
             json!(3),
         ),
@@ -84,22 +92,31 @@ fn patch_without_order_prepends_new_container() {
     let meta = for_type::<Deployment>();
     let before = deployment(json!([{"name": "web", "image": "nginx"}]));
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "log", "image": "busybox"}]}}}});
-    let after = deployment(json!([{"name": "log", "image": "busybox"}, {"name": "web", "image": "nginx"}]));
+    let after =
+        deployment(json!([{"name": "log", "image": "busybox"}, {"name": "web", "image": "nginx"}]));
     check(before, patch, &meta, Ok(after));
 }
 
 #[test]
 fn delete_container() {
     let meta = for_type::<Deployment>();
-    let before = deployment(json!([{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]));
+    let before =
+        deployment(json!([{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]));
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete", "name": "log"}]}}}});
-    check(before.clone(), patch, &meta, Ok(deployment(json!([{"name": "web", "image": "nginx"}]))));
+    check(
+        before.clone(),
+        patch,
+        &meta,
+        Ok(deployment(json!([{"name": "web", "image": "nginx"}]))),
+    );
     // The same via kubectl edit / apply (two-way diff).
     check_diff(
         before,
         deployment(json!([{"name": "web", "image": "nginx"}])),
         &meta,
-        Ok(r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"$patch":"delete","name":"log"}]}}}}"#),
+        Ok(
+            r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"$patch":"delete","name":"log"}]}}}}"#,
+        ),
     );
 }
 
@@ -160,14 +177,20 @@ fn deployment_strategy_retain_keys() {
     let meta = for_type::<Deployment>();
     let before = deployment(json!([{"name": "web", "image": "nginx"}]));
     let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": null, "type": "Recreate"}}});
-    let after = with(before.clone(), "/spec/strategy", json!({"type": "Recreate"}));
+    let after = with(
+        before.clone(),
+        "/spec/strategy",
+        json!({"type": "Recreate"}),
+    );
     check(before.clone(), patch, &meta, Ok(after.clone()));
     // kubectl's diff builds the directive because the field is `retainKeys`.
     check_diff(
         before,
         after,
         &meta,
-        Ok(r#"{"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":null,"type":"Recreate"}}}"#),
+        Ok(
+            r#"{"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":null,"type":"Recreate"}}}"#,
+        ),
     );
 }
 
@@ -187,12 +210,15 @@ fn node(spec: Value) -> Value {
 #[test]
 fn cordon_and_taint() {
     let meta = for_type::<Node>();
-    let before = node(json!({"podCIDR": "10.0.0.0/24", "taints": [{"key": "a", "effect": "NoSchedule"}]}));
+    let before =
+        node(json!({"podCIDR": "10.0.0.0/24", "taints": [{"key": "a", "effect": "NoSchedule"}]}));
     check(
         before.clone(),
         json!({"spec": {"unschedulable": true}}),
         &meta,
-        Ok(node(json!({"podCIDR": "10.0.0.0/24", "taints": [{"key": "a", "effect": "NoSchedule"}], "unschedulable": true}))),
+        Ok(node(
+            json!({"podCIDR": "10.0.0.0/24", "taints": [{"key": "a", "effect": "NoSchedule"}], "unschedulable": true}),
+        )),
     );
     // Taints have no patch strategy: kubectl taint sends the whole new list.
     let taints = json!([{"effect": "NoSchedule", "key": "k", "value": "v"}, {"effect": "NoSchedule", "key": "a"}]);
@@ -280,10 +306,16 @@ fn pod_spec_lists() {
     );
     // The same volume change computed by a diff carries $retainKeys.
     check_diff(
-        pod(json!({"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "data", "emptyDir": {}}]})),
-        pod(json!({"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "data", "hostPath": {"path": "/x"}}]})),
+        pod(
+            json!({"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "data", "emptyDir": {}}]}),
+        ),
+        pod(
+            json!({"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "data", "hostPath": {"path": "/x"}}]}),
+        ),
         &meta,
-        Ok(r#"{"spec":{"$setElementOrder/volumes":[{"name":"data"}],"volumes":[{"$retainKeys":["hostPath","name"],"emptyDir":null,"hostPath":{"path":"/x"},"name":"data"}]}}"#),
+        Ok(
+            r#"{"spec":{"$setElementOrder/volumes":[{"name":"data"}],"volumes":[{"$retainKeys":["hostPath","name"],"emptyDir":null,"hostPath":{"path":"/x"},"name":"data"}]}}"#,
+        ),
     );
     // imagePullSecrets by name, hostAliases by ip, topologySpreadConstraints by topologyKey.
     check(
@@ -326,7 +358,9 @@ fn service_ports_merge_by_port() {
         svc(json!([{"name": "http", "port": 80, "targetPort": 8080}])),
         json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}, {"name": "https", "port": 443}]}}),
         &meta,
-        Ok(svc(json!([{"name": "http", "port": 80, "targetPort": 9090}, {"name": "https", "port": 443}]))),
+        Ok(svc(
+            json!([{"name": "http", "port": 80, "targetPort": 9090}, {"name": "https", "port": 443}]),
+        )),
     );
 }
 
