@@ -51,9 +51,10 @@ pub fn decode(format: BodyFormat, body: &[u8]) -> ApiResult<Decoded> {
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?;
             Ok(Decoded { value, duplicates: Vec::new() })
         }
-        BodyFormat::Protobuf => Err(ApiError::UnsupportedMediaType {
-            message: "protobuf request bodies (application/vnd.kubernetes.protobuf) are not supported yet; send application/json".into(),
-        }),
+        BodyFormat::Protobuf => {
+            let value = protowire::decode(body).map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?;
+            Ok(Decoded { value, duplicates: Vec::new() })
+        }
     }
 }
 
