@@ -4,6 +4,7 @@
 //! (cache ready) → create bootstrap objects → ready.
 
 pub mod allocator;
+pub mod auth;
 pub mod bootstrap;
 pub mod cache;
 pub mod codec;
@@ -93,6 +94,8 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         allocators: opts.allocators,
         clock: opts.clock,
         limits: opts.limits,
+        authenticator: Arc::new(auth::InsecureAuthenticator),
+        authorizer: Arc::new(auth::AlwaysAllow),
     });
     let startup = Arc::new(StartupGate::default());
     let router = server::router(state.clone(), startup.clone());

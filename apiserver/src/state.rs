@@ -64,6 +64,8 @@ pub struct AppState {
     pub allocators: Allocators,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    pub authenticator: Arc<dyn crate::auth::Authenticator>,
+    pub authorizer: Arc<dyn crate::auth::Authorizer>,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@ mod meta;
 mod params;
 mod patch;
 mod read;
+mod reviews;
 mod subresource;
 mod watch;
 mod write;
@@ -28,6 +29,7 @@ use crate::state::SharedState;
 /// Everything one resource request carries, decoded once.
 pub struct Ctx {
     pub state: SharedState,
+    pub user: crate::auth::UserInfo,
     pub def: Arc<ResourceDef>,
     pub info: RequestInfo,
     pub params: Params,
@@ -95,16 +97,30 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
         // Namespaced objects are only addressable inside a namespace.
         return Err(ApiError::NotFound { subject: Default::default(), message: "the server could not find the requested resource".into() });
     }
+    let user = state.authenticator.authenticate(req.headers()).ok_or_else(|| ApiError::Unauthorized { message: "Unauthorized".into() })?;
+    let attrs = crate::auth::Attributes::from_request(&info);
+    match state.authorizer.authorize(&user, &attrs) {
+        crate::auth::Decision::Allow { .. } => {}
+        crate::auth::Decision::Deny { reason } => {
+            return Err(ApiError::Forbidden { subject: Default::default(), message: crate::auth::forbidden_message(&user, &attrs, &reason) });
+        }
+        crate::auth::Decision::NoOpinion => {
+            return Err(ApiError::Forbidden { subject: Default::default(), message: crate::auth::forbidden_message(&user, &attrs, "") });
+        }
+    }
     let (parts, body) = req.into_parts();
     let limit = state.limits.max_body_bytes;
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::RequestEntityTooLarge {
         message: format!("the request body is larger than the limit of {limit} bytes"),
     })?;
-    let ctx = Ctx { state, def, info, params, headers: parts.headers, body };
+    let ctx = Ctx { state, user, def, info, params, headers: parts.headers, body };
     if let Some(sub) = ctx.info.subresource.clone() {
         return subresource::handle(ctx, &sub).await;
     }
     check_verb(&ctx.def, ctx.info.verb)?;
+    if reviews::is_review(&ctx) {
+        return reviews::create(ctx).await;
+    }
     if ctx.def.group.is_empty() && ctx.def.plural == "bindings" {
         // A Binding is not stored: it binds the pod it names.
         return subresource::bind_named(ctx).await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admreg, apps::v1 as apps, autoscaling::v2 as as2,
+    admissionregistration::v1 as admreg, authentication::v1 as authn, authorization::v1 as authz, apps::v1 as apps, autoscaling::v2 as as2,
     batch::v1 as batch, certificates::v1 as certs, coordination::v1 as coord, core::v1 as core,
     discovery::v1 as disc, events::v1 as events, networking::v1 as net, node::v1 as node, policy::v1 as policy,
     rbac::v1 as rbac, scheduling::v1 as sched, storage::v1 as storage,
@@ -199,6 +199,13 @@ pub fn all() -> Vec<ResourceDef> {
             strategy::defaults::set_default(o, &["volumeBindingMode"], serde_json::json!("Immediate"));
         })).build(),
         def::<storage::VolumeAttachment>().status().strategy(with_status()).build(),
+        // Reviews: computed, never stored.
+        def::<authn::SelfSubjectReview>().verbs(CREATE).build(),
+        def::<authn::TokenReview>().verbs(CREATE).build(),
+        def::<authz::LocalSubjectAccessReview>().verbs(CREATE).build(),
+        def::<authz::SelfSubjectAccessReview>().verbs(CREATE).build(),
+        def::<authz::SelfSubjectRulesReview>().verbs(CREATE).build(),
+        def::<authz::SubjectAccessReview>().verbs(CREATE).build(),
         // admissionregistration.k8s.io/v1
         def::<admreg::MutatingWebhookConfiguration>().build(),
         def::<admreg::ValidatingWebhookConfiguration>().build(),
