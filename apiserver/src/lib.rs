@@ -3,6 +3,7 @@
 //! Start-up is a small DAG: open storage → start the watch cache → serve →
 //! (cache ready) → create bootstrap objects → ready.
 
+pub mod admission;
 pub mod allocator;
 pub mod auth;
 pub mod bootstrap;
@@ -96,6 +97,7 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         limits: opts.limits,
         authenticator: Arc::new(auth::InsecureAuthenticator),
         authorizer: Arc::new(auth::AlwaysAllow),
+        admission: admission::default_chain(),
     });
     let startup = Arc::new(StartupGate::default());
     let router = server::router(state.clone(), startup.clone());

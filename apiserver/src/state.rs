@@ -66,6 +66,7 @@ pub struct AppState {
     pub limits: Limits,
     pub authenticator: Arc<dyn crate::auth::Authenticator>,
     pub authorizer: Arc<dyn crate::auth::Authorizer>,
+    pub admission: Vec<Arc<dyn crate::admission::AdmissionPlugin>>,
 }
 
 impl AppState {

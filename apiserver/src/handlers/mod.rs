@@ -149,6 +149,11 @@ fn check_verb(def: &ResourceDef, verb: &str) -> ApiResult<()> {
     }
 }
 
+/// Wait until the watch cache has caught up with storage (consistent read).
+pub async fn await_consistent(ctx: &Ctx) -> ApiResult<()> {
+    read::await_fresh(ctx, read::Freshness::Consistent).await.map(|_| ())
+}
+
 /// A JSON response with optional `Warning` headers.
 pub fn json_response(code: StatusCode, value: &Value, warnings: &[String]) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::meta::{self, meta_str};
 use super::{json_response, Ctx};
+use crate::admission::{self, Operation};
 use crate::error::{ApiError, ApiResult};
 use storage::StorageError;
 
@@ -26,43 +27,18 @@ fn rand_index(n: usize) -> usize {
     (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
 }
 
-/// Creates may only go into namespaces that exist and are not terminating
-/// (read from the watch cache once it has caught up with storage).
-pub async fn check_namespace_lifecycle(ctx: &Ctx, namespace: &str) -> ApiResult<()> {
-    let Some(ns_def) = ctx.state.registry.get("", "v1", "namespaces") else { return Ok(()) };
-    super::read::await_fresh(ctx, super::read::Freshness::Consistent).await?;
-    let key = ns_def.object_key(&ctx.state.root, None, namespace);
-    match ctx.state.cache.get(ns_def, &key) {
-        None => Err(ApiError::not_found("", "namespaces", namespace)),
-        Some(ns) => {
-            let v = ns.value();
-            if v.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) {
-                Err(ApiError::forbidden(
-                    ctx.def.group,
-                    ctx.def.plural,
-                    "",
-                    &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-                ))
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
-
 /// Everything a create does before storing, shared with create-on-update,
 /// server-side apply and subresources that create.
 pub async fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     meta::apply_namespace(ctx, obj)?;
-    if let Some(ns) = ctx.namespace() {
-        check_namespace_lifecycle(ctx, ns).await?;
-    }
     meta::stamp_create(ctx, obj);
     ctx.def.strategy.prepare_for_create(obj);
     ctx.def.strategy.default(obj);
+    admission::admit(ctx, Operation::Create, obj, None).await?;
     let mut errs = meta::validate_meta(&ctx.def, obj);
     errs.extend(ctx.def.strategy.validate(obj));
-    meta::invalid_if_any(&ctx.def, obj, errs)
+    meta::invalid_if_any(&ctx.def, obj, errs)?;
+    admission::validate(ctx, Operation::Create, obj, None).await
 }
 
 /// Store a prepared object; returns it with its resourceVersion.
@@ -175,6 +151,8 @@ where
         }
         meta::meta_mut(&mut new).insert("name".into(), json!(name));
         prepare_update(ctx, kind, &mut new, &old)?;
+        admission::admit(ctx, Operation::Update, &mut new, Some(&old)).await?;
+        admission::validate(ctx, Operation::Update, &new, Some(&old)).await?;
         if same_ignoring_rv(&new, &old) {
             return Ok(Updated { object: old, created: false });
         }
