@@ -422,3 +422,23 @@ async fn watch_table_sends_columns_once() {
     assert!(events[1]["object"]["columnDefinitions"].as_array().unwrap().is_empty());
     assert_eq!(events[1]["object"]["rows"][0]["cells"][0], "t2");
 }
+
+#[tokio::test]
+async fn events_are_shared_between_versions() {
+    let s = TestServer::embedded().await;
+    let new = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+        "regarding": {"kind": "Pod", "name": "web", "namespace": "default"}, "note": "Scheduled", "reason": "Scheduled",
+        "type": "Normal", "action": "Binding", "reportingController": "scheduler", "reportingInstance": "s1",
+        "eventTime": "2024-01-01T00:00:00.000000Z"});
+    let r = s.post("/apis/events.k8s.io/v1/namespaces/default/events", &new).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["note"], "Scheduled");
+    let core = s.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb").await;
+    let items = core.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", core.text);
+    assert_eq!(items[0]["message"], "Scheduled");
+    assert_eq!(items[0]["source"]["component"], "scheduler");
+    let back = s.get("/apis/events.k8s.io/v1/namespaces/default/events/e1").await;
+    assert_eq!(back.body["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(back.body["regarding"]["name"], "web");
+}

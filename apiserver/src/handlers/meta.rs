@@ -231,8 +231,8 @@ pub fn invalid_if_any(def: &ResourceDef, obj: &Value, errs: Vec<FieldError>) -> 
 
 /// Bytes as stored: the object without `resourceVersion` (the store's
 /// revision is the source of truth).
-pub fn encode_for_storage(obj: &Value) -> bytes::Bytes {
-    let mut v = obj.clone();
+pub fn encode_for_storage(def: &ResourceDef, obj: &Value) -> bytes::Bytes {
+    let mut v = def.to_storage(obj.clone());
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
@@ -240,9 +240,10 @@ pub fn encode_for_storage(obj: &Value) -> bytes::Bytes {
 }
 
 /// Parse a stored value and set its resourceVersion.
-pub fn decode_stored(kv: &storage::KeyValue) -> ApiResult<Value> {
-    let mut v: Value = serde_json::from_slice(&kv.value)
+pub fn decode_stored(def: &ResourceDef, kv: &storage::KeyValue) -> ApiResult<Value> {
+    let v: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key)))?;
+    let mut v = def.from_storage(v);
     crate::cache::object::set_resource_version(&mut v, kv.mod_revision);
     Ok(v)
 }

@@ -80,10 +80,13 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response> {
     let name = ctx.name().to_string();
     let key = ctx.key(&name);
     let body: Vec<u8> = if await_fresh(&ctx, fresh).await? {
-        ctx.state.cache.get(&ctx.def, &key).ok_or_else(|| ctx.not_found(&name))?.json.to_vec()
+        {
+            let obj = ctx.state.cache.get(&ctx.def, &key).ok_or_else(|| ctx.not_found(&name))?;
+            ctx.def.api_json(&obj).to_vec()
+        }
     } else {
         let kv = ctx.state.store.get(&key).await?.ok_or_else(|| ctx.not_found(&name))?;
-        serde_json::to_vec(&super::meta::decode_stored(&kv)?).unwrap_or_default()
+        serde_json::to_vec(&super::meta::decode_stored(&ctx.def, &kv)?).unwrap_or_default()
     };
     match response_format(&ctx.headers)? {
         ResponseFormat::Json => Ok(raw_json_response(StatusCode::OK, body, &[])),
@@ -232,7 +235,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response> {
     match response_format(&ctx.headers)? {
         ResponseFormat::Json => Ok(raw_json_response(StatusCode::OK, encode_list(&ctx.def, &page), &[])),
         ResponseFormat::Table => {
-            let objects: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let objects: Vec<Value> = page.items.iter().map(|o| ctx.def.api_value(o)).collect();
             let include = IncludeObject::parse(ctx.params.get("includeObject"));
             let t = table::table(&ctx.def.printer, &objects, include, &page.revision.to_string(), page.cont.as_deref(), ctx.state.now());
             Ok(json_response(StatusCode::OK, &t, &[]))
@@ -253,14 +256,15 @@ pub fn encode_list(def: &ResourceDef, page: &Page) -> Vec<u8> {
     let head = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": metadata});
     let mut out = serde_json::to_vec(&head).unwrap_or_default();
     out.pop(); // drop the closing brace
-    let total: usize = page.items.iter().map(|o| o.json.len() + 1).sum();
+    let items: Vec<bytes::Bytes> = page.items.iter().map(|o| def.api_json(o)).collect();
+    let total: usize = items.iter().map(|o| o.len() + 1).sum();
     out.reserve(total + 16);
     out.extend_from_slice(b",\"items\":[");
-    for (i, item) in page.items.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&item.json);
+        out.extend_from_slice(item);
     }
     out.extend_from_slice(b"]}");
     out

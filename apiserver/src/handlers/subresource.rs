@@ -53,7 +53,7 @@ pub async fn handle(ctx: Ctx, sub: &str) -> ApiResult<Response> {
 async fn get_main(ctx: Ctx) -> ApiResult<Response> {
     let name = ctx.name().to_string();
     let kv = ctx.state.store.get(&ctx.key(&name)).await?.ok_or_else(|| ctx.not_found(&name))?;
-    Ok(json_response(StatusCode::OK, &meta::decode_stored(&kv)?, &[]))
+    Ok(json_response(StatusCode::OK, &meta::decode_stored(&ctx.def, &kv)?, &[]))
 }
 
 #[derive(Clone, Copy)]
@@ -164,7 +164,7 @@ fn to_scale(obj: &Value) -> Value {
 async fn get_scale(ctx: Ctx) -> ApiResult<Response> {
     let name = ctx.name().to_string();
     let kv = ctx.state.store.get(&ctx.key(&name)).await?.ok_or_else(|| ctx.not_found(&name))?;
-    Ok(json_response(StatusCode::OK, &to_scale(&meta::decode_stored(&kv)?), &[]))
+    Ok(json_response(StatusCode::OK, &to_scale(&meta::decode_stored(&ctx.def, &kv)?), &[]))
 }
 
 async fn write_scale(ctx: Ctx) -> ApiResult<Response> {
@@ -294,7 +294,7 @@ async fn evict(ctx: Ctx) -> ApiResult<Response> {
     let eviction = decoded.value;
     let name = ctx.name().to_string();
     let kv = ctx.state.store.get(&ctx.key(&name)).await?.ok_or_else(|| ctx.not_found(&name))?;
-    let pod = meta::decode_stored(&kv)?;
+    let pod = meta::decode_stored(&ctx.def, &kv)?;
     crate::disruption::check_eviction(&ctx, &pod).await?;
     let opts = DeleteOptions {
         grace_period: eviction.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64),

@@ -116,6 +116,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let subscription = ctx.state.cache.subscribe(&ctx.def, filter, from);
     let state = ctx.state.clone();
+    let def = ctx.def.clone();
     let bookmark_interval = state.limits.bookmark_interval;
     state.metrics.watch_started();
     tokio::spawn(async move {
@@ -137,7 +138,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
         let mut last_rv = sub.revision;
         for WatchOut { kind, object } in std::mem::take(&mut sub.initial) {
             last_rv = last_rv.max(object.revision);
-            if tx.send(Ok(encoder.event(kind.as_str(), &object.json, now))).await.is_err() {
+            if tx.send(Ok(encoder.event(kind.as_str(), &def.api_json(&object), now))).await.is_err() {
                 return;
             }
         }
@@ -165,7 +166,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
                         }
                         last_rv = object.revision;
                         let label = if kind == EventType::Deleted { "DELETED" } else { kind.as_str() };
-                        if tx.send(Ok(encoder.event(label, &object.json, state.now()))).await.is_err() { return; }
+                        if tx.send(Ok(encoder.event(label, &def.api_json(&object), state.now()))).await.is_err() { return; }
                     }
                     // Cut off by the cache (too slow) or the cache re-listed.
                     None => return,

@@ -49,7 +49,7 @@ pub async fn store_create(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResult
         return Ok(obj);
     }
     let key = ctx.key(&name);
-    match ctx.state.store.create(&key, meta::encode_for_storage(&obj)).await {
+    match ctx.state.store.create(&key, meta::encode_for_storage(&ctx.def, &obj)).await {
         Ok(kv) => {
             crate::cache::object::set_resource_version(&mut obj, kv.mod_revision);
             Ok(obj)
@@ -130,7 +130,7 @@ where
             let created = store_create(ctx, obj, dry_run).await?;
             return Ok(Updated { object: created, created: true });
         };
-        let old = meta::decode_stored(&kv)?;
+        let old = meta::decode_stored(&ctx.def, &kv)?;
         let mut new = mutate(Some(&old))?;
         let precondition = meta::body_resource_version(&new)?;
         if let Some(rv) = precondition {
@@ -173,7 +173,7 @@ where
                 Err(e) => Err(e.into()),
             };
         }
-        match ctx.state.store.update(&key, meta::encode_for_storage(&new), kv.mod_revision).await {
+        match ctx.state.store.update(&key, meta::encode_for_storage(&ctx.def, &new), kv.mod_revision).await {
             Ok(stored) => {
                 crate::cache::object::set_resource_version(&mut new, stored.mod_revision);
                 return Ok(Updated { object: new, created: false });
@@ -320,7 +320,7 @@ pub async fn delete_object(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiRe
     let now = ctx.state.now_rfc3339();
     for _ in 0..MAX_UPDATE_RETRIES {
         let kv = ctx.state.store.get(&key).await?.ok_or_else(|| ctx.not_found(name))?;
-        let mut obj = meta::decode_stored(&kv)?;
+        let mut obj = meta::decode_stored(&ctx.def, &kv)?;
         if let Some(uid) = &opts.precondition_uid {
             if meta_str(&obj, "uid") != uid {
                 return Err(ApiError::conflict(ctx.def.group, ctx.def.plural, name, &format!(
@@ -386,7 +386,7 @@ pub async fn delete_object(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiRe
         if opts.dry_run {
             return Ok(obj);
         }
-        match ctx.state.store.update(&key, meta::encode_for_storage(&obj), kv.mod_revision).await {
+        match ctx.state.store.update(&key, meta::encode_for_storage(&ctx.def, &obj), kv.mod_revision).await {
             Ok(stored) => {
                 crate::cache::object::set_resource_version(&mut obj, stored.mod_revision);
                 return Ok(obj);

@@ -48,6 +48,7 @@ where
         subresources: Vec::new(),
         selectable_fields: &[],
         storage_name: T::URL_PATH_SEGMENT,
+        conversion: None,
         codec: Arc::new(Typed::<T>::new()),
         strategy: Arc::new(PlainStrategy::new()),
         printer: printer_for(T::GROUP, T::URL_PATH_SEGMENT),
@@ -89,6 +90,10 @@ impl Builder {
     }
     fn storage(mut self, name: &'static str) -> Self {
         self.0.storage_name = name;
+        self
+    }
+    fn convert(mut self, c: super::Conversion) -> Self {
+        self.0.conversion = Some(c);
         self
     }
     fn build(self) -> ResourceDef {
@@ -175,7 +180,7 @@ pub fn all() -> Vec<ResourceDef> {
         // discovery.k8s.io/v1
         def::<disc::EndpointSlice>().build(),
         // events.k8s.io/v1
-        def::<events::Event>().short(&["ev"]).storage("events.k8s.io").strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
+        def::<events::Event>().short(&["ev"]).storage("events").convert(super::convert::EVENTS_K8S_IO).strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
         // networking.k8s.io/v1
         def::<net::IngressClass>().build(),
         def::<net::Ingress>().short(&["ing"]).status().strategy(with_status().generation()).build(),
@@ -235,7 +240,7 @@ mod tests {
         let nodes = defs.iter().find(|d| d.plural == "nodes").unwrap();
         assert!(!nodes.namespaced);
         let mut storage = std::collections::HashSet::new();
-        for d in &defs {
+        for d in defs.iter().filter(|d| d.conversion.is_none()) {
             assert!(storage.insert(d.storage_name), "storage name {} shared", d.storage_name);
         }
     }

@@ -8,9 +8,12 @@
 
 mod catalog;
 pub mod codec;
+pub mod convert;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 pub use codec::{Codec, DecodeError};
 
@@ -42,6 +45,13 @@ pub const VERBS_ALL: &[&str] =
     &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 pub const VERBS_CREATE_ONLY: &[&str] = &["create"];
 
+/// How a version that shares another's storage form converts to and from it.
+#[derive(Clone, Copy)]
+pub struct Conversion {
+    pub to_storage: fn(Value) -> Value,
+    pub from_storage: fn(Value) -> Value,
+}
+
 /// One served resource.
 pub struct ResourceDef {
     pub group: &'static str,
@@ -59,6 +69,8 @@ pub struct ResourceDef {
     pub selectable_fields: &'static [&'static str],
     /// Key segment in storage: `<prefix>/<storage_name>/<ns>/<name>`.
     pub storage_name: &'static str,
+    /// Set when objects are stored in another version's form.
+    pub conversion: Option<Conversion>,
     pub codec: Arc<dyn Codec>,
     pub strategy: Arc<dyn Strategy>,
     pub printer: Printer,
@@ -75,6 +87,35 @@ impl ResourceDef {
 
     pub fn group_resource(&self) -> String {
         crate::error::qualified(self.group, self.plural)
+    }
+
+    /// The stored form of an object of this resource.
+    pub fn to_storage(&self, v: Value) -> Value {
+        match &self.conversion {
+            Some(c) => (c.to_storage)(v),
+            None => v,
+        }
+    }
+
+    /// This resource's form of a stored object.
+    pub fn from_storage(&self, v: Value) -> Value {
+        match &self.conversion {
+            Some(c) => (c.from_storage)(v),
+            None => v,
+        }
+    }
+
+    /// A cached object's JSON as this resource serves it.
+    pub fn api_json(&self, obj: &crate::cache::CachedObject) -> bytes::Bytes {
+        match &self.conversion {
+            None => obj.json.clone(),
+            Some(c) => bytes::Bytes::from(serde_json::to_vec(&(c.from_storage)(obj.value())).unwrap_or_default()),
+        }
+    }
+
+    /// A cached object as this resource serves it, parsed.
+    pub fn api_value(&self, obj: &crate::cache::CachedObject) -> Value {
+        self.from_storage(obj.value())
     }
 
     pub fn subresource(&self, name: &str) -> Option<&SubresourceDef> {

@@ -40,10 +40,12 @@ pub enum ProtoError {
     UnsupportedContentType(String),
 
     /// The object bytes are not a valid encoding of their message.
-    #[error("malformed protobuf for {message}: {source}")]
+    #[error("malformed protobuf for {message}{}: {source}", field.as_deref().map(|f| format!(" at field {f}")).unwrap_or_default())]
     Malformed {
         /// Full protobuf name of the message being decoded, e.g. `k8s.io.api.apps.v1.Deployment`.
         message: String,
+        /// Dotted path of the field where decoding failed, when it can be told.
+        field: Option<String>,
         /// prost's error, which names the nested `Message.field` where decoding stopped.
         #[source]
         source: prost::DecodeError,

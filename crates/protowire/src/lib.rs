@@ -19,6 +19,7 @@
 mod duration;
 mod error;
 mod from_json;
+mod locate;
 mod schema;
 mod to_json;
 mod wellknown;
@@ -73,8 +74,11 @@ pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoErr
     match media_type {
         "" | CONTENT_TYPE => {
             let desc = schema::kind_message(&api_version, &kind)?;
-            let msg = DynamicMessage::decode(desc.clone(), raw)
-                .map_err(|source| ProtoError::Malformed { message: desc.full_name().to_owned(), source })?;
+            let msg = DynamicMessage::decode(desc.clone(), raw.as_ref()).map_err(|source| ProtoError::Malformed {
+                message: desc.full_name().to_owned(),
+                field: locate::failing_field(&desc, &raw),
+                source,
+            })?;
             to_json::fill(&msg, &mut out, depth)?;
         }
         // An envelope may also wrap a JSON document.

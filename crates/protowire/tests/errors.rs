@@ -49,9 +49,9 @@ fn decode_errors() {
         ("unknown kind", envelope("v1", "Gadget", b""), &["\"Gadget\"", "\"v1\""]),
         ("unknown group", envelope("example.com/v1", "Widget", b""), &["\"Widget\"", "\"example.com/v1\""]),
         // metadata (field 1) claims 5 bytes but only 1 follows.
-        ("truncated object", envelope("v1", "ConfigMap", &[0x0a, 0x05, 0x0a]), &["k8s.io.api.core.v1.ConfigMap"]),
+        ("truncated object", envelope("v1", "ConfigMap", &[0x0a, 0x05, 0x0a]), &["k8s.io.api.core.v1.ConfigMap at field metadata"]),
         // spec.replicas (field 2 > field 1) with a wire type that int32 cannot have.
-        ("wrong wire type", envelope("apps/v1", "Deployment", &[0x12, 0x02, 0x0a, 0x00]), &["k8s.io.api.apps.v1.Deployment"]),
+        ("wrong wire type", envelope("apps/v1", "Deployment", &[0x12, 0x02, 0x0a, 0x00]), &["k8s.io.api.apps.v1.Deployment at field spec.replicas"]),
     ];
     for (name, body, needles) in cases {
         let err = check_decode_error(&body, needles);
