@@ -442,3 +442,29 @@ async fn events_are_shared_between_versions() {
     assert_eq!(back.body["apiVersion"], "events.k8s.io/v1");
     assert_eq!(back.body["regarding"]["name"], "web");
 }
+
+#[tokio::test]
+async fn kind_specific_validation() {
+    let s = TestServer::embedded().await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("/api/v1/namespaces/default/configmaps", json!({"metadata": {"name": "c"}, "data": {"bad key": "v"}}), "data[bad key]"),
+        ("/api/v1/namespaces/default/persistentvolumeclaims", json!({"metadata": {"name": "p"}, "spec": {}}), "spec.accessModes"),
+        ("/api/v1/persistentvolumes", json!({"metadata": {"name": "pv"}, "spec": {"accessModes": ["ReadWriteOnce"]}}), "spec.capacity"),
+        ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", json!({"metadata": {"name": "rb"}, "roleRef": {"kind": "Thing", "name": "x", "apiGroup": "rbac.authorization.k8s.io"}}), "roleRef.kind"),
+        ("/apis/apps/v1/namespaces/default/deployments", json!({"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}), "spec.template.metadata.labels"),
+        ("/apis/batch/v1/namespaces/default/jobs", json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}), "spec.template.spec.restartPolicy"),
+        ("/apis/batch/v1/namespaces/default/cronjobs", json!({"metadata": {"name": "cj"}, "spec": {"schedule": "every minute", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}}}), "spec.schedule"),
+        ("/api/v1/namespaces/default/services", json!({"metadata": {"name": "s"}, "spec": {"type": "Bogus", "ports": [{"port": 80}]}}), "spec.type"),
+        ("/api/v1/namespaces", json!({"metadata": {"name": "Upper"}}), "metadata.name"),
+    ];
+    for (path, body, field) in cases {
+        let r = s.post(path, &body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", r.text);
+        let fields: Vec<&str> = r.body["details"]["causes"].as_array().unwrap().iter().filter_map(|c| c["field"].as_str()).collect();
+        assert!(fields.contains(&field), "{path}: {field} not in {fields:?}");
+    }
+    // stringData folds into data.
+    let r = s.post("/api/v1/namespaces/default/secrets", &json!({"metadata": {"name": "s"}, "stringData": {"user": "admin"}})).await;
+    assert_eq!(r.body["data"]["user"], "YWRtaW4=", "{}", r.text);
+    assert_eq!(r.body["type"], "Opaque");
+}

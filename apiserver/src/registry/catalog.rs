@@ -118,7 +118,7 @@ pub fn all() -> Vec<ResourceDef> {
     vec![
         // core/v1
         def::<core::Binding>().verbs(CREATE).build_binding(),
-        def::<core::ConfigMap>().short(&["cm"]).build(),
+        def::<core::ConfigMap>().short(&["cm"]).strategy(PlainStrategy::new().validate_with(strategy::config::validate_configmap)).build(),
         def::<core::Endpoints>().short(&["ep"]).build(),
         def::<core::Event>().short(&["ev"]).fields(&[
             "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
@@ -132,11 +132,11 @@ pub fn all() -> Vec<ResourceDef> {
             .fields(&["spec.unschedulable"]).strategy(strategy::NodeStrategy).build(),
         def::<core::PersistentVolumeClaim>().short(&["pvc"]).status().strategy(with_status().defaults(|o| {
             strategy::defaults::set_default(o, &["spec", "volumeMode"], serde_json::json!("Filesystem"));
-        })).build(),
+        }).validate_with(strategy::config::validate_pvc)).build(),
         def::<core::PersistentVolume>().short(&["pv"]).status().strategy(with_status().defaults(|o| {
             strategy::defaults::set_default(o, &["spec", "persistentVolumeReclaimPolicy"], serde_json::json!("Retain"));
             strategy::defaults::set_default(o, &["spec", "volumeMode"], serde_json::json!("Filesystem"));
-        })).build(),
+        }).validate_with(strategy::config::validate_pv)).build(),
         def::<core::Pod>().short(&["po"]).all().status()
             .sub(sub("binding", "", "v1", "Binding", CREATE))
             .sub(sub("eviction", "policy", "v1", "Eviction", CREATE))
@@ -155,9 +155,12 @@ pub fn all() -> Vec<ResourceDef> {
         def::<core::ReplicationController>().short(&["rc"]).all().status().scale().fields(&["status.replicas"])
             .strategy(strategy::RcStrategy).build(),
         def::<core::ResourceQuota>().short(&["quota"]).status().strategy(with_status()).build(),
-        def::<core::Secret>().fields(&["type"]).strategy(PlainStrategy::new().defaults(|o| {
-            strategy::defaults::set_default(o, &["type"], serde_json::json!("Opaque"));
-        })).build(),
+        def::<core::Secret>().fields(&["type"]).strategy(
+            PlainStrategy::new()
+                .defaults(strategy::config::default_secret)
+                .validate_with(strategy::config::validate_secret)
+                .validate_update_with(|n, o| strategy::immutable(n, o, &["type"], "type").into_iter().collect()),
+        ).build(),
         def::<core::ServiceAccount>().short(&["sa"]).sub(sub("token", "authentication.k8s.io", "v1", "TokenRequest", CREATE)).build(),
         def::<core::Service>().short(&["svc"]).all().status().sub(sub("proxy", "", "v1", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]))
             .fields(&["spec.clusterIP", "spec.type"]).strategy(strategy::ServiceStrategy).build(),
@@ -190,9 +193,9 @@ pub fn all() -> Vec<ResourceDef> {
         // policy/v1
         def::<policy::PodDisruptionBudget>().short(&["pdb"]).status().strategy(with_status().generation()).build(),
         // rbac.authorization.k8s.io/v1
-        def::<rbac::ClusterRoleBinding>().strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
+        def::<rbac::ClusterRoleBinding>().strategy(PlainStrategy::new().names(NameRule::PathSegment).validate_with(strategy::config::validate_binding).validate_update_with(|n, o| strategy::immutable(n, o, &["roleRef"], "roleRef").into_iter().collect())).build(),
         def::<rbac::ClusterRole>().strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
-        def::<rbac::RoleBinding>().strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
+        def::<rbac::RoleBinding>().strategy(PlainStrategy::new().names(NameRule::PathSegment).validate_with(strategy::config::validate_binding).validate_update_with(|n, o| strategy::immutable(n, o, &["roleRef"], "roleRef").into_iter().collect())).build(),
         def::<rbac::Role>().strategy(PlainStrategy::new().names(NameRule::PathSegment)).build(),
         // scheduling.k8s.io/v1
         def::<sched::PriorityClass>().short(&["pc"]).build(),

@@ -5,6 +5,7 @@
 //! Strategies work on normalised JSON (`serde_json::Value`) so the generic
 //! handlers stay kind-agnostic; kinds that need typed logic decode locally.
 
+pub mod config;
 pub mod defaults;
 pub mod names;
 mod pod;

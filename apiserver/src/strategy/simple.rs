@@ -7,6 +7,7 @@ use crate::error::FieldError;
 
 type Defaulter = fn(&mut Value);
 type Validator = fn(&Value) -> Vec<FieldError>;
+type UpdateValidator = fn(&Value, &Value) -> Vec<FieldError>;
 
 /// A strategy described by data: status handling, name rule, optional
 /// defaulting and validation functions.
@@ -16,11 +17,12 @@ pub struct PlainStrategy {
     pub generation: bool,
     pub defaulter: Option<Defaulter>,
     pub validator: Option<Validator>,
+    pub update_validator: Option<UpdateValidator>,
 }
 
 impl PlainStrategy {
     pub const fn new() -> Self {
-        PlainStrategy { has_status: false, name_rule: NameRule::Subdomain, generation: false, defaulter: None, validator: None }
+        PlainStrategy { has_status: false, name_rule: NameRule::Subdomain, generation: false, defaulter: None, validator: None, update_validator: None }
     }
     pub const fn with_status(mut self) -> Self {
         self.has_status = true;
@@ -40,6 +42,10 @@ impl PlainStrategy {
     }
     pub const fn validate_with(mut self, f: Validator) -> Self {
         self.validator = Some(f);
+        self
+    }
+    pub const fn validate_update_with(mut self, f: UpdateValidator) -> Self {
+        self.update_validator = Some(f);
         self
     }
 }
@@ -71,6 +77,9 @@ impl Strategy for PlainStrategy {
     }
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         self.validator.map(|f| f(obj)).unwrap_or_default()
+    }
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        self.update_validator.map(|f| f(new, old)).unwrap_or_default()
     }
     fn tracks_generation(&self) -> bool {
         self.generation

@@ -71,7 +71,9 @@ pub(crate) fn parse(text: &str) -> Result<i64, String> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_len = rest.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit: u128 = match &rest[..unit_len] {
             "ns" => 1,
             "us" | "µs" | "μs" => 1_000,
@@ -83,7 +85,11 @@ pub(crate) fn parse(text: &str) -> Result<i64, String> {
             other => return Err(format!("unknown unit {other:?} in duration {text:?}")),
         };
         rest = &rest[unit_len..];
-        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
+        let int: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
         let mut value = int.checked_mul(unit).ok_or_else(invalid)?;
         // Fractions beyond nanosecond precision are truncated, as Go does.
         let mut scale = unit;
@@ -96,7 +102,11 @@ pub(crate) fn parse(text: &str) -> Result<i64, String> {
         }
         total = total.checked_add(value).ok_or_else(invalid)?;
     }
-    let limit = if negative { 1u128 << 63 } else { (1u128 << 63) - 1 };
+    let limit = if negative {
+        1u128 << 63
+    } else {
+        (1u128 << 63) - 1
+    };
     if total > limit {
         return Err(invalid());
     }
@@ -106,6 +116,8 @@ pub(crate) fn parse(text: &str) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
     use super::*;
 
     #[test]
@@ -116,7 +128,10 @@ mod tests {
             (1_100, "1.1µs"),
             (2_200_000, "2.2ms"),
             (3_300_000_000, "3.3s"),
-            (4 * 60 * NANOS_PER_SECOND as i64 + 5 * NANOS_PER_SECOND as i64, "4m5s"),
+            (
+                4 * 60 * NANOS_PER_SECOND as i64 + 5 * NANOS_PER_SECOND as i64,
+                "4m5s",
+            ),
             (3_600 * NANOS_PER_SECOND as i64, "1h0m0s"),
             (-1_500_000_000, "-1.5s"),
             (i64::MAX, "2562047h47m16.854775807s"),

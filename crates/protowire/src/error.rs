@@ -32,7 +32,9 @@ pub enum ProtoError {
     UnknownKind { api_version: String, kind: String },
 
     /// The envelope announces an encoding of `raw` that is not supported (e.g. gzip).
-    #[error("unsupported runtime.Unknown contentEncoding {0:?} (only the empty encoding is supported)")]
+    #[error(
+        "unsupported runtime.Unknown contentEncoding {0:?} (only the empty encoding is supported)"
+    )]
     UnsupportedContentEncoding(String),
 
     /// The envelope announces a content type of `raw` that is neither protobuf nor JSON.
@@ -81,12 +83,17 @@ impl ProtoError {
     /// An [`InvalidValue`](Self::InvalidValue) at the current position; callers prepend
     /// the outer path segments with [`at`](Self::at) while the error travels up.
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
-        ProtoError::InvalidValue { path: String::new(), reason: reason.into() }
+        ProtoError::InvalidValue {
+            path: String::new(),
+            reason: reason.into(),
+        }
     }
 
     /// Prepends a path segment (`name` for a field, `[3]`/`[key]` for an element).
     pub(crate) fn at(mut self, segment: &str) -> Self {
-        if let ProtoError::InvalidValue { path, .. } | ProtoError::UnknownField { path, .. } = &mut self {
+        if let ProtoError::InvalidValue { path, .. } | ProtoError::UnknownField { path, .. } =
+            &mut self
+        {
             if path.is_empty() {
                 *path = segment.to_owned();
             } else if path.starts_with('[') {

@@ -44,7 +44,11 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
 
 /// [`decode`] for a body found `depth` RawExtensions deep inside another one.
 pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoError> {
-    let payload = body.strip_prefix(&MAGIC).ok_or_else(|| ProtoError::BadMagic { found: describe_prefix(body) })?;
+    let payload = body
+        .strip_prefix(&MAGIC)
+        .ok_or_else(|| ProtoError::BadMagic {
+            found: describe_prefix(body),
+        })?;
     let envelope = DynamicMessage::decode(schema::message(schema::UNKNOWN)?, payload)
         .map_err(|source| ProtoError::Envelope { source })?;
 
@@ -55,7 +59,9 @@ pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoErr
     let api_version = string_field(&type_meta, "apiVersion");
     let kind = string_field(&type_meta, "kind");
     if api_version.is_empty() {
-        return Err(ProtoError::MissingTypeMeta { missing: "apiVersion" });
+        return Err(ProtoError::MissingTypeMeta {
+            missing: "apiVersion",
+        });
     }
     if kind.is_empty() {
         return Err(ProtoError::MissingTypeMeta { missing: "kind" });
@@ -64,7 +70,10 @@ pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoErr
     if !encoding.is_empty() {
         return Err(ProtoError::UnsupportedContentEncoding(encoding));
     }
-    let raw = envelope.get_field_by_name("raw").and_then(|v| v.as_bytes().cloned()).unwrap_or_default();
+    let raw = envelope
+        .get_field_by_name("raw")
+        .and_then(|v| v.as_bytes().cloned())
+        .unwrap_or_default();
 
     let mut out = Map::new();
     out.insert("apiVersion".to_owned(), Value::String(api_version.clone()));
@@ -74,10 +83,12 @@ pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoErr
     match media_type {
         "" | CONTENT_TYPE => {
             let desc = schema::kind_message(&api_version, &kind)?;
-            let msg = DynamicMessage::decode(desc.clone(), raw.as_ref()).map_err(|source| ProtoError::Malformed {
-                message: desc.full_name().to_owned(),
-                field: locate::failing_field(&desc, &raw),
-                source,
+            let msg = DynamicMessage::decode(desc.clone(), raw.as_ref()).map_err(|source| {
+                ProtoError::Malformed {
+                    message: desc.full_name().to_owned(),
+                    field: locate::failing_field(&desc, &raw),
+                    source,
+                }
             })?;
             to_json::fill(&msg, &mut out, depth)?;
         }
@@ -98,7 +109,9 @@ pub(crate) fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoErr
 
 /// Encode a JSON object as a Kubernetes protobuf body (envelope included); used by tests to build fixtures (and later by clients).
 pub fn encode(object: &Value) -> Result<Vec<u8>, ProtoError> {
-    let obj = object.as_object().ok_or_else(|| ProtoError::NotAnObject(error::json_type(object)))?;
+    let obj = object
+        .as_object()
+        .ok_or_else(|| ProtoError::NotAnObject(error::json_type(object)))?;
     let type_field = |name: &'static str| match obj.get(name).and_then(Value::as_str) {
         Some(s) if !s.is_empty() => Ok(s.to_owned()),
         _ => Err(ProtoError::MissingTypeMeta { missing: name }),
@@ -107,23 +120,32 @@ pub fn encode(object: &Value) -> Result<Vec<u8>, ProtoError> {
     let desc = schema::kind_message(&api_version, &kind)?;
     let raw = from_json::object(&desc, obj, true)?.encode_to_vec();
 
-    let mut type_meta = DynamicMessage::new(schema::message("k8s.io.apimachinery.pkg.runtime.TypeMeta")?);
+    let mut type_meta =
+        DynamicMessage::new(schema::message("k8s.io.apimachinery.pkg.runtime.TypeMeta")?);
     set_field(&mut type_meta, "apiVersion", PValue::String(api_version))?;
     set_field(&mut type_meta, "kind", PValue::String(kind))?;
     let mut envelope = DynamicMessage::new(schema::message(schema::UNKNOWN)?);
     set_field(&mut envelope, "typeMeta", PValue::Message(type_meta))?;
     set_field(&mut envelope, "raw", PValue::Bytes(raw.into()))?;
     // Go writes these non-pointer strings even when empty; so do we.
-    set_field(&mut envelope, "contentEncoding", PValue::String(String::new()))?;
+    set_field(
+        &mut envelope,
+        "contentEncoding",
+        PValue::String(String::new()),
+    )?;
     set_field(&mut envelope, "contentType", PValue::String(String::new()))?;
 
     let mut body = MAGIC.to_vec();
-    envelope.encode(&mut body).map_err(|e| ProtoError::Schema(e.to_string()))?;
+    envelope
+        .encode(&mut body)
+        .map_err(|e| ProtoError::Schema(e.to_string()))?;
     Ok(body)
 }
 
 fn string_field(msg: &DynamicMessage, name: &str) -> String {
-    msg.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    msg.get_field_by_name(name)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn set_field(msg: &mut DynamicMessage, name: &str, value: PValue) -> Result<(), ProtoError> {
@@ -131,12 +153,17 @@ fn set_field(msg: &mut DynamicMessage, name: &str, value: PValue) -> Result<(), 
     let field = desc
         .get_field_by_name(name)
         .ok_or_else(|| ProtoError::Schema(format!("{} has no field {name}", desc.full_name())))?;
-    msg.try_set_field(&field, value).map_err(|e| ProtoError::Schema(e.to_string()))
+    msg.try_set_field(&field, value)
+        .map_err(|e| ProtoError::Schema(e.to_string()))
 }
 
 fn describe_prefix(body: &[u8]) -> String {
     if body.len() < MAGIC.len() {
         return format!("a body of only {} bytes", body.len());
     }
-    body[..MAGIC.len()].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    body[..MAGIC.len()]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -65,7 +65,10 @@ const META_KINDS: &[&str] = &[
 
 /// The message for a top-level object of this apiVersion and kind.
 pub(crate) fn kind_message(api_version: &str, kind: &str) -> Result<MessageDescriptor, ProtoError> {
-    let unknown = || ProtoError::UnknownKind { api_version: api_version.to_owned(), kind: kind.to_owned() };
+    let unknown = || ProtoError::UnknownKind {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+    };
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let pool = pool()?;
     let package = if group == "meta.k8s.io" {
@@ -174,6 +177,8 @@ pub(crate) fn keeps_empty_string(field: &FieldDescriptor) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
     use super::*;
 
     #[test]
@@ -181,10 +186,17 @@ mod tests {
         let pool = pool().expect("schema");
         for name in INLINE_FIELDS.iter().chain(KEEP_EMPTY_STRING) {
             let (message, field) = name.rsplit_once('.').expect("dotted");
-            let desc = pool.get_message_by_name(message).unwrap_or_else(|| panic!("{message}"));
-            let field = desc.get_field_by_name(field).unwrap_or_else(|| panic!("{name}"));
+            let desc = pool
+                .get_message_by_name(message)
+                .unwrap_or_else(|| panic!("{message}"));
+            let field = desc
+                .get_field_by_name(field)
+                .unwrap_or_else(|| panic!("{name}"));
             if INLINE_FIELDS.contains(name) {
-                assert!(matches!(field.kind(), Kind::Message(_)) && !field.is_list(), "{name}");
+                assert!(
+                    matches!(field.kind(), Kind::Message(_)) && !field.is_list(),
+                    "{name}"
+                );
             }
         }
     }
@@ -214,21 +226,64 @@ mod tests {
         let cases = [
             ("v1", "ConfigMap", "k8s.io.api.core.v1.ConfigMap"),
             ("apps/v1", "Deployment", "k8s.io.api.apps.v1.Deployment"),
-            ("rbac.authorization.k8s.io/v1", "ClusterRole", "k8s.io.api.rbac.v1.ClusterRole"),
-            ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "k8s.io.api.authorization.v1.SelfSubjectAccessReview"),
-            ("authentication.k8s.io/v1", "SelfSubjectReview", "k8s.io.api.authentication.v1.SelfSubjectReview"),
-            ("authentication.k8s.io/v1", "TokenRequest", "k8s.io.api.authentication.v1.TokenRequest"),
-            ("autoscaling/v2", "HorizontalPodAutoscaler", "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler"),
-            ("scheduling.k8s.io/v1", "PriorityClass", "k8s.io.api.scheduling.v1.PriorityClass"),
-            ("apps/v1", "DeleteOptions", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("meta.k8s.io/v1", "Status", "k8s.io.apimachinery.pkg.apis.meta.v1.Status"),
+            (
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                "k8s.io.api.rbac.v1.ClusterRole",
+            ),
+            (
+                "authorization.k8s.io/v1",
+                "SelfSubjectAccessReview",
+                "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+            ),
+            (
+                "authentication.k8s.io/v1",
+                "SelfSubjectReview",
+                "k8s.io.api.authentication.v1.SelfSubjectReview",
+            ),
+            (
+                "authentication.k8s.io/v1",
+                "TokenRequest",
+                "k8s.io.api.authentication.v1.TokenRequest",
+            ),
+            (
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
+            ),
+            (
+                "scheduling.k8s.io/v1",
+                "PriorityClass",
+                "k8s.io.api.scheduling.v1.PriorityClass",
+            ),
+            (
+                "apps/v1",
+                "DeleteOptions",
+                "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "meta.k8s.io/v1",
+                "Status",
+                "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
+            ),
         ];
         for (api_version, kind, want) in cases {
             let got = kind_message(api_version, kind).expect(kind);
             assert_eq!(got.full_name(), want);
         }
-        for (api_version, kind) in [("v1", "PodSpec"), ("v1", "Nope"), ("example.com/v1", "Widget"), ("apps/v9", "Deployment")] {
-            assert!(matches!(kind_message(api_version, kind), Err(ProtoError::UnknownKind { .. })), "{api_version} {kind}");
+        for (api_version, kind) in [
+            ("v1", "PodSpec"),
+            ("v1", "Nope"),
+            ("example.com/v1", "Widget"),
+            ("apps/v9", "Deployment"),
+        ] {
+            assert!(
+                matches!(
+                    kind_message(api_version, kind),
+                    Err(ProtoError::UnknownKind { .. })
+                ),
+                "{api_version} {kind}"
+            );
         }
     }
 }

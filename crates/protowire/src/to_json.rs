@@ -6,7 +6,9 @@
 //! become `{}` (Go's JSON also writes non-pointer structs even when empty).
 
 use base64::Engine as _;
-use prost_reflect::{DynamicMessage, FieldDescriptor, MapKey, ReflectMessage as _, Value as PValue};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, MapKey, ReflectMessage as _, Value as PValue,
+};
 use serde_json::{Map, Value};
 
 use crate::schema::{is_inline, keeps_empty_string, special};
@@ -23,7 +25,11 @@ pub(crate) fn message(msg: &DynamicMessage, depth: usize) -> Result<Option<Value
 }
 
 /// Writes the JSON fields of `msg` into `out` (inline fields are merged into the same map).
-pub(crate) fn fill(msg: &DynamicMessage, out: &mut Map<String, Value>, depth: usize) -> Result<(), ProtoError> {
+pub(crate) fn fill(
+    msg: &DynamicMessage,
+    out: &mut Map<String, Value>,
+    depth: usize,
+) -> Result<(), ProtoError> {
     for (field, value) in msg.fields() {
         let name = field.name();
         let converted = if field.is_map() {
@@ -43,7 +49,11 @@ pub(crate) fn fill(msg: &DynamicMessage, out: &mut Map<String, Value>, depth: us
     Ok(())
 }
 
-fn singular(field: &FieldDescriptor, value: &PValue, depth: usize) -> Result<Option<Value>, ProtoError> {
+fn singular(
+    field: &FieldDescriptor,
+    value: &PValue,
+    depth: usize,
+) -> Result<Option<Value>, ProtoError> {
     match value {
         PValue::String(s) if s.is_empty() && !keeps_empty_string(field) => Ok(None),
         PValue::Bytes(b) if b.is_empty() => Ok(None),
@@ -54,7 +64,9 @@ fn singular(field: &FieldDescriptor, value: &PValue, depth: usize) -> Result<Opt
 
 fn list(value: &PValue, depth: usize) -> Result<Option<Value>, ProtoError> {
     let PValue::List(items) = value else {
-        return Err(ProtoError::Schema("repeated field without a list value".to_owned()));
+        return Err(ProtoError::Schema(
+            "repeated field without a list value".to_owned(),
+        ));
     };
     if items.is_empty() {
         return Ok(None);
@@ -69,7 +81,9 @@ fn list(value: &PValue, depth: usize) -> Result<Option<Value>, ProtoError> {
 
 fn map(value: &PValue, depth: usize) -> Result<Option<Value>, ProtoError> {
     let PValue::Map(entries) = value else {
-        return Err(ProtoError::Schema("map field without a map value".to_owned()));
+        return Err(ProtoError::Schema(
+            "map field without a map value".to_owned(),
+        ));
     };
     if entries.is_empty() {
         return Ok(None);

@@ -16,7 +16,11 @@ const GO_ZERO_TIME_UNIX: i64 = -62_135_596_800;
 
 /// The JSON form of a special message, `None` for Go's "empty" value that is omitted
 /// (zero Time, RawExtension/FieldsV1 without bytes).
-pub(crate) fn to_json(kind: Special, msg: &DynamicMessage, depth: usize) -> Result<Option<Value>, ProtoError> {
+pub(crate) fn to_json(
+    kind: Special,
+    msg: &DynamicMessage,
+    depth: usize,
+) -> Result<Option<Value>, ProtoError> {
     match kind {
         Special::Time | Special::MicroTime => {
             let seconds = int(msg, "seconds");
@@ -26,9 +30,11 @@ pub(crate) fn to_json(kind: Special, msg: &DynamicMessage, depth: usize) -> Resu
             if nanos == 0 && (seconds == 0 || seconds == GO_ZERO_TIME_UNIX) {
                 return Ok(None);
             }
-            let nanos = i32::try_from(nanos).map_err(|_| ProtoError::invalid(format!("nanos {nanos} out of range")))?;
-            let ts = jiff::Timestamp::new(seconds, nanos)
-                .map_err(|e| ProtoError::invalid(format!("time {seconds}s {nanos}ns out of range: {e}")))?;
+            let nanos = i32::try_from(nanos)
+                .map_err(|_| ProtoError::invalid(format!("nanos {nanos} out of range")))?;
+            let ts = jiff::Timestamp::new(seconds, nanos).map_err(|e| {
+                ProtoError::invalid(format!("time {seconds}s {nanos}ns out of range: {e}"))
+            })?;
             let utc = jiff::tz::Offset::UTC.to_datetime(ts);
             let whole = utc.strftime("%Y-%m-%dT%H:%M:%S").to_string();
             Ok(Some(Value::String(if kind == Special::Time {
@@ -40,12 +46,18 @@ pub(crate) fn to_json(kind: Special, msg: &DynamicMessage, depth: usize) -> Resu
         Special::Duration => Ok(Some(Value::String(duration::format(int(msg, "duration"))))),
         Special::Quantity => {
             let text = string(msg, "string");
-            Ok(Some(Value::String(if text.is_empty() { "0".to_owned() } else { text })))
+            Ok(Some(Value::String(if text.is_empty() {
+                "0".to_owned()
+            } else {
+                text
+            })))
         }
         Special::IntOrString => match int(msg, "type") {
             0 => Ok(Some(Value::from(int(msg, "intVal")))),
             1 => Ok(Some(Value::String(string(msg, "strVal")))),
-            other => Err(ProtoError::invalid(format!("IntOrString has impossible type {other}"))),
+            other => Err(ProtoError::invalid(format!(
+                "IntOrString has impossible type {other}"
+            ))),
         },
         Special::StringList => {
             let items = match msg.get_field_by_name("items").as_deref() {
@@ -73,38 +85,59 @@ pub(crate) fn to_json(kind: Special, msg: &DynamicMessage, depth: usize) -> Resu
             }
             if raw.starts_with(&crate::MAGIC) {
                 if depth >= MAX_EMBEDDED_DEPTH {
-                    return Err(ProtoError::invalid("protobuf objects nested too deeply in RawExtensions"));
+                    return Err(ProtoError::invalid(
+                        "protobuf objects nested too deeply in RawExtensions",
+                    ));
                 }
                 return crate::decode_nested(&raw, depth + 1).map(Some);
             }
-            serde_json::from_slice(&raw)
-                .map(Some)
-                .map_err(|e| ProtoError::invalid(format!("RawExtension holds neither JSON nor a protobuf object: {e}")))
+            serde_json::from_slice(&raw).map(Some).map_err(|e| {
+                ProtoError::invalid(format!(
+                    "RawExtension holds neither JSON nor a protobuf object: {e}"
+                ))
+            })
         }
     }
 }
 
 /// Builds a special message from its JSON form.
-pub(crate) fn from_json(kind: Special, desc: &MessageDescriptor, value: &Value) -> Result<DynamicMessage, ProtoError> {
+pub(crate) fn from_json(
+    kind: Special,
+    desc: &MessageDescriptor,
+    value: &Value,
+) -> Result<DynamicMessage, ProtoError> {
     let mut msg = DynamicMessage::new(desc.clone());
     let mut set = |name: &str, v: PValue| -> Result<(), ProtoError> {
-        let field = desc
-            .get_field_by_name(name)
-            .ok_or_else(|| ProtoError::Schema(format!("{} has no field {name}", desc.full_name())))?;
-        msg.try_set_field(&field, v).map_err(|e| ProtoError::Schema(e.to_string()))
+        let field = desc.get_field_by_name(name).ok_or_else(|| {
+            ProtoError::Schema(format!("{} has no field {name}", desc.full_name()))
+        })?;
+        msg.try_set_field(&field, v)
+            .map_err(|e| ProtoError::Schema(e.to_string()))
     };
-    let wrong = |want: &str| ProtoError::invalid(format!("expected {want} for {}, found {}", desc.name(), json_type(value)));
+    let wrong = |want: &str| {
+        ProtoError::invalid(format!(
+            "expected {want} for {}, found {}",
+            desc.name(),
+            json_type(value)
+        ))
+    };
     match kind {
         Special::Time | Special::MicroTime => {
-            let text = value.as_str().ok_or_else(|| wrong("an RFC 3339 time string"))?;
-            let ts: jiff::Timestamp =
-                text.parse().map_err(|e| ProtoError::invalid(format!("invalid RFC 3339 time {text:?}: {e}")))?;
+            let text = value
+                .as_str()
+                .ok_or_else(|| wrong("an RFC 3339 time string"))?;
+            let ts: jiff::Timestamp = text
+                .parse()
+                .map_err(|e| ProtoError::invalid(format!("invalid RFC 3339 time {text:?}: {e}")))?;
             set("seconds", PValue::I64(ts.as_second()))?;
             set("nanos", PValue::I32(ts.subsec_nanosecond()))?;
         }
         Special::Duration => {
             let text = value.as_str().ok_or_else(|| wrong("a duration string"))?;
-            set("duration", PValue::I64(duration::parse(text).map_err(ProtoError::invalid)?))?;
+            set(
+                "duration",
+                PValue::I64(duration::parse(text).map_err(ProtoError::invalid)?),
+            )?;
         }
         Special::Quantity => {
             // Go's Quantity accepts bare JSON numbers too (`cpu: 1`).
@@ -131,14 +164,22 @@ pub(crate) fn from_json(kind: Special, desc: &MessageDescriptor, value: &Value) 
             _ => return Err(wrong("a number or a string")),
         },
         Special::StringList => {
-            let items = value.as_array().ok_or_else(|| wrong("an array of strings"))?;
+            let items = value
+                .as_array()
+                .ok_or_else(|| wrong("an array of strings"))?;
             let items = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
                     v.as_str()
                         .map(|s| PValue::String(s.to_owned()))
-                        .ok_or_else(|| ProtoError::invalid(format!("expected a string, found {}", json_type(v))).at(&format!("[{i}]")))
+                        .ok_or_else(|| {
+                            ProtoError::invalid(format!(
+                                "expected a string, found {}",
+                                json_type(v)
+                            ))
+                            .at(&format!("[{i}]"))
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             set("items", PValue::List(items))?;
@@ -164,9 +205,13 @@ fn int(msg: &DynamicMessage, name: &str) -> i64 {
 }
 
 fn string(msg: &DynamicMessage, name: &str) -> String {
-    msg.get_field_by_name(name).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    msg.get_field_by_name(name)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn bytes(msg: &DynamicMessage, name: &str) -> Vec<u8> {
-    msg.get_field_by_name(name).and_then(|v| v.as_bytes().map(|b| b.to_vec())).unwrap_or_default()
+    msg.get_field_by_name(name)
+        .and_then(|v| v.as_bytes().map(|b| b.to_vec()))
+        .unwrap_or_default()
 }

@@ -1,5 +1,7 @@
 //! Bad input gives a clear error, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use protowire::ProtoError;
 use serde_json::json;
@@ -41,24 +43,58 @@ fn decode_errors() {
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("empty body", vec![], &["magic", "only 0 bytes"]),
         ("short body", b"k8s".to_vec(), &["magic", "only 3 bytes"]),
-        ("json body", br#"{"kind":"ConfigMap"}"#.to_vec(), &["magic", "7b 22 6b 69"]),
-        ("garbage envelope", [&b"k8s\0"[..], &[0xff, 0xff, 0xff]].concat(), &["runtime.Unknown"]),
-        ("truncated", good[..good.len() - 3].to_vec(), &["runtime.Unknown"]),
+        (
+            "json body",
+            br#"{"kind":"ConfigMap"}"#.to_vec(),
+            &["magic", "7b 22 6b 69"],
+        ),
+        (
+            "garbage envelope",
+            [&b"k8s\0"[..], &[0xff, 0xff, 0xff]].concat(),
+            &["runtime.Unknown"],
+        ),
+        (
+            "truncated",
+            good[..good.len() - 3].to_vec(),
+            &["runtime.Unknown"],
+        ),
         ("no type meta", b"k8s\0".to_vec(), &["apiVersion"]),
         ("no kind", envelope("v1", "", b""), &["kind"]),
-        ("unknown kind", envelope("v1", "Gadget", b""), &["\"Gadget\"", "\"v1\""]),
-        ("unknown group", envelope("example.com/v1", "Widget", b""), &["\"Widget\"", "\"example.com/v1\""]),
+        (
+            "unknown kind",
+            envelope("v1", "Gadget", b""),
+            &["\"Gadget\"", "\"v1\""],
+        ),
+        (
+            "unknown group",
+            envelope("example.com/v1", "Widget", b""),
+            &["\"Widget\"", "\"example.com/v1\""],
+        ),
         // metadata (field 1) claims 5 bytes but only 1 follows.
-        ("truncated object", envelope("v1", "ConfigMap", &[0x0a, 0x05, 0x0a]), &["k8s.io.api.core.v1.ConfigMap at field metadata"]),
+        (
+            "truncated object",
+            envelope("v1", "ConfigMap", &[0x0a, 0x05, 0x0a]),
+            &["k8s.io.api.core.v1.ConfigMap at field metadata"],
+        ),
         // spec.replicas (field 2 > field 1) with a wire type that int32 cannot have.
-        ("wrong wire type", envelope("apps/v1", "Deployment", &[0x12, 0x02, 0x0a, 0x00]), &["k8s.io.api.apps.v1.Deployment at field spec.replicas"]),
+        (
+            "wrong wire type",
+            envelope("apps/v1", "Deployment", &[0x12, 0x02, 0x0a, 0x00]),
+            &["k8s.io.api.apps.v1.Deployment at field spec.replicas"],
+        ),
     ];
     for (name, body, needles) in cases {
         let err = check_decode_error(&body, needles);
         eprintln!("{name}: {err}");
     }
-    assert!(matches!(protowire::decode(b"k8s"), Err(ProtoError::BadMagic { .. })));
-    assert!(matches!(protowire::decode(&envelope("v1", "Gadget", b"")), Err(ProtoError::UnknownKind { .. })));
+    assert!(matches!(
+        protowire::decode(b"k8s"),
+        Err(ProtoError::BadMagic { .. })
+    ));
+    assert!(matches!(
+        protowire::decode(&envelope("v1", "Gadget", b"")),
+        Err(ProtoError::UnknownKind { .. })
+    ));
 }
 
 #[test]
@@ -67,7 +103,10 @@ fn decode_names_the_bad_field() {
     let seconds_field = [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
     let time = [&[0x42, seconds_field.len() as u8][..], &seconds_field].concat();
     let metadata = [&[0x0a, time.len() as u8][..], &time].concat();
-    let err = check_decode_error(&envelope("v1", "Pod", &metadata), &["metadata.creationTimestamp"]);
+    let err = check_decode_error(
+        &envelope("v1", "Pod", &metadata),
+        &["metadata.creationTimestamp"],
+    );
     assert!(matches!(err, ProtoError::InvalidValue { .. }));
 }
 
@@ -95,7 +134,9 @@ fn encode_errors() {
         (json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"creationTimestamp": "yesterday"}}), "metadata.creationTimestamp"),
     ];
     for (input, needle) in cases {
-        let err = protowire::encode(&input).expect_err("must fail").to_string();
+        let err = protowire::encode(&input)
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains(needle), "{err:?} lacks {needle:?}");
     }
 }
@@ -103,10 +144,20 @@ fn encode_errors() {
 #[test]
 fn envelope_with_json_content_type() {
     fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
-        [&[tag << 3 | 2, u8::try_from(bytes.len()).expect("short")][..], bytes].concat()
+        [
+            &[tag << 3 | 2, u8::try_from(bytes.len()).expect("short")][..],
+            bytes,
+        ]
+        .concat()
     }
     let type_meta = [field(1, b"v1"), field(2, b"Namespace")].concat();
-    let body = [&b"k8s\0"[..], &field(1, &type_meta), &field(2, br#"{"metadata":{"name":"n"}}"#), &field(4, b"application/json")].concat();
+    let body = [
+        &b"k8s\0"[..],
+        &field(1, &type_meta),
+        &field(2, br#"{"metadata":{"name":"n"}}"#),
+        &field(4, b"application/json"),
+    ]
+    .concat();
     assert_eq!(
         protowire::decode(&body).expect("decode"),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})
@@ -133,12 +184,63 @@ proptest! {
     }
 
     #[test]
-    fn corrupted_valid_bodies_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
-        let mut body = configmap_body();
+    fn corrupted_valid_bodies_never_panic(
+        fixture in prop::sample::select(vec!["deployment", "cronjob", "service", "rolebinding"]),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let path = format!("{}/tests/fixtures/{fixture}.pb", env!("CARGO_MANIFEST_DIR"));
+        let mut body = std::fs::read(path).expect("fixture");
         for (index, byte) in flips {
             let i = index.index(body.len());
             body[i] = byte;
         }
         let _ = protowire::decode(&body);
+        let _ = protowire::decode(&body[..cut.index(body.len())]);
     }
+
+    #[test]
+    fn random_json_values_never_panic_the_encoder(
+        path in prop::sample::select(vec!["spec", "spec.replicas", "spec.template", "spec.template.spec.containers", "metadata.labels", "metadata.creationTimestamp", "spec.strategy.rollingUpdate.maxSurge"]),
+        value in json_value(),
+    ) {
+        let mut object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {}}, "strategy": {"rollingUpdate": {}}}, "metadata": {}});
+        let mut slot = &mut object;
+        for part in path.split('.') {
+            slot = &mut slot[part];
+        }
+        *slot = value;
+        if let Ok(body) = protowire::encode(&object) {
+            protowire::decode(&body).expect("what encode wrote decodes");
+        }
+    }
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        "[a-zA-Z0-9%:.\\-]{0,12}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map(
+                prop::sample::select(vec![
+                    "name",
+                    "image",
+                    "containers",
+                    "replicas",
+                    "matchLabels",
+                    "x"
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..4,
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

@@ -2,6 +2,8 @@
 //! kubectl would have sent, and that JSON survives a round trip through the k8s-openapi
 //! types (so every field name is one the Kubernetes JSON schema knows).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use k8s_openapi::api::{apps, authorization, batch, core, rbac};
 use k8s_openapi::serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
@@ -12,9 +14,15 @@ fn check<T: DeserializeOwned + Serialize>(fixture: &str, expected: Value) {
     let decoded = protowire::decode(&body).unwrap_or_else(|e| panic!("{fixture}: {e}"));
     assert_eq!(decoded, expected, "\n got: {decoded:#}\nwant: {expected:#}");
 
-    let typed: T = serde_json::from_value(decoded.clone()).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let typed: T =
+        serde_json::from_value(decoded.clone()).unwrap_or_else(|e| panic!("{fixture}: {e}"));
     let typed = serde_json::to_value(&typed).expect("serialize");
-    assert_eq!(typed, decoded, "a field was lost through k8s-openapi's {}", std::any::type_name::<T>());
+    assert_eq!(
+        typed,
+        decoded,
+        "a field was lost through k8s-openapi's {}",
+        std::any::type_name::<T>()
+    );
 }
 
 #[test]

@@ -1,16 +1,27 @@
 //! encode -> decode gives back the JSON object, for realistic objects of every kind that
 //! kubectl sends as protobuf (and a few more that exercise the special JSON forms).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use serde_json::{json, Value};
 
 /// Encodes `input`, decodes the body and compares with `expected`.
 fn check_to(input: Value, expected: Value) {
-    let body = protowire::encode(&input).unwrap_or_else(|e| panic!("encode {}: {e}", input["kind"]));
+    let body =
+        protowire::encode(&input).unwrap_or_else(|e| panic!("encode {}: {e}", input["kind"]));
     assert_eq!(&body[..4], b"k8s\0");
-    let decoded = protowire::decode(&body).unwrap_or_else(|e| panic!("decode {}: {e}", input["kind"]));
+    let decoded =
+        protowire::decode(&body).unwrap_or_else(|e| panic!("decode {}: {e}", input["kind"]));
     assert_eq!(decoded, expected, "\n got: {decoded:#}\nwant: {expected:#}");
-    let keys: Vec<&String> = decoded.as_object().map(|o| o.keys().take(2).collect()).unwrap_or_default();
-    assert_eq!(keys, ["apiVersion", "kind"], "apiVersion and kind come first");
+    let keys: Vec<&String> = decoded
+        .as_object()
+        .map(|o| o.keys().take(2).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["apiVersion", "kind"],
+        "apiVersion and kind come first"
+    );
 }
 
 /// The common case: the input is already in the decoder's normal form.
@@ -242,7 +253,9 @@ fn authorization_reviews() {
 
 #[test]
 fn authentication() {
-    check(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}));
+    check(
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}),
+    );
     check(json!({
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",
@@ -393,11 +406,19 @@ fn micro_times_and_raw_extensions() {
     let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [{"apiVersion": "v1", "kind": "ConfigMap"}]});
     check(list);
     // ... and protobuf ones (how Go embeds objects in a protobuf body) are decoded.
-    let nested = protowire::encode(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inner"}})).expect("nested");
+    let nested = protowire::encode(
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inner"}}),
+    )
+    .expect("nested");
     let raw_extension = field(1, &nested);
     let list_message = field(2, &raw_extension);
     let type_meta = [field(1, b"v1"), field(2, b"List")].concat();
-    let body = [&b"k8s\0"[..], &field(1, &type_meta), &field(2, &list_message)].concat();
+    let body = [
+        &b"k8s\0"[..],
+        &field(1, &type_meta),
+        &field(2, &list_message),
+    ]
+    .concat();
     assert_eq!(
         protowire::decode(&body).expect("decode list"),
         json!({"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inner"}}]})
@@ -485,12 +506,19 @@ fn every_kind_kubectl_creates_round_trips() {
         ("events.k8s.io/v1", "Event"),
         ("node.k8s.io/v1", "RuntimeClass"),
         ("networking.k8s.io/v1", "NetworkPolicy"),
-        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfiguration",
+        ),
         ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"),
         ("v1", "DeleteOptions"),
     ];
     for (api_version, kind) in kinds {
-        let metadata = if kind == "DeleteOptions" { json!(null) } else { json!({"name": "x"}) };
+        let metadata = if kind == "DeleteOptions" {
+            json!(null)
+        } else {
+            json!({"name": "x"})
+        };
         let mut object = json!({"apiVersion": api_version, "kind": kind});
         if !metadata.is_null() {
             object["metadata"] = metadata;

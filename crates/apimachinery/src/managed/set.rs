@@ -30,7 +30,7 @@ impl FieldSet {
     /// (`k:`) and every set-list item (`v:`). Nothing is filtered out; see
     /// [`crate::managed::ignored_fields`].
     pub fn from_object(object: &Value, meta: &dyn PatchMeta) -> FieldSet {
-        walk::compare(None, Some(object), meta).added
+        walk::compare(None, object.as_object(), meta).added
     }
 
     pub fn is_empty(&self) -> bool {

@@ -109,10 +109,8 @@ pub(crate) struct Comparison {
 
 /// Compares two objects. `compare(None, Some(x), meta).added` is the set of
 /// fields `x` specifies.
-pub(crate) fn compare(lhs: Option<&Value>, rhs: Option<&Value>, meta: &dyn PatchMeta) -> Comparison {
+pub(crate) fn compare(lhs: Option<&Object>, rhs: Option<&Object>, meta: &dyn PatchMeta) -> Comparison {
     let mut c = Comparison::default();
-    let lhs = lhs.filter(|v| v.is_object());
-    let rhs = rhs.filter(|v| v.is_object());
     c.map(lhs, rhs, meta, &mut Vec::new());
     c
 }
@@ -120,14 +118,20 @@ pub(crate) fn compare(lhs: Option<&Value>, rhs: Option<&Value>, meta: &dyn Patch
 impl Comparison {
     fn leaf(&mut self, l: Option<&Value>, r: Option<&Value>, path: &[PathElement]) {
         match (l, r) {
-            (None, None) => {}
-            (None, Some(_)) => self.added.insert(path),
-            (Some(_), None) => self.removed.insert(path),
             (Some(a), Some(b)) => {
                 if a != b {
                     self.modified.insert(path);
                 }
             }
+            _ => self.presence(l.is_some(), r.is_some(), path),
+        }
+    }
+
+    fn presence(&mut self, left: bool, right: bool, path: &[PathElement]) {
+        match (left, right) {
+            (false, true) => self.added.insert(path),
+            (true, false) => self.removed.insert(path),
+            _ => {}
         }
     }
 
@@ -150,7 +154,8 @@ impl Comparison {
         match kind {
             Kind::Map if field.strategy == PatchStrategy::Replace => self.leaf(l, r, path),
             Kind::Map => {
-                self.map(l, r, field.child.as_ref(), path);
+                let (lm, rm) = (l.and_then(Value::as_object), r.and_then(Value::as_object));
+                self.map(lm, rm, field.child.as_ref(), path);
                 // Drops stale "." ownership of a map that went away.
                 if r.is_none() && !path.is_empty() {
                     self.removed.insert(path);
@@ -173,15 +178,13 @@ impl Comparison {
     /// difference between `{}` and absent.
     fn map(
         &mut self,
-        l: Option<&Value>,
-        r: Option<&Value>,
+        lm: Option<&Object>,
+        rm: Option<&Object>,
         meta: &dyn PatchMeta,
         path: &mut Vec<PathElement>,
     ) {
-        let lm = l.and_then(Value::as_object);
-        let rm = r.and_then(Value::as_object);
         if lm.is_none_or(Map::is_empty) && rm.is_none_or(Map::is_empty) {
-            self.leaf(l, r, path);
+            self.presence(lm.is_some(), rm.is_some(), path);
             return;
         }
         let keys = lm
@@ -220,7 +223,8 @@ impl Comparison {
             let rv = right_map.get(pe).copied();
             path.push(pe.clone());
             if matches!(kind, ListKind::Associative(_)) {
-                self.map(lv, rv, item_meta, path);
+                let (lm, rm) = (lv.and_then(Value::as_object), rv.and_then(Value::as_object));
+                self.map(lm, rm, item_meta, path);
             }
             if lv.is_none() {
                 self.added.insert(path);
