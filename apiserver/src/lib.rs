@@ -125,7 +125,27 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
             tracing::info!("bootstrap objects ready");
         })
     };
-    Built { router, state, startup, tasks: vec![cache_task, bootstrap_task] }
+    let compactor = tokio::spawn(compact_periodically(state.store.clone(), state.limits.compaction_interval));
+    Built { router, state, startup, tasks: vec![cache_task, bootstrap_task, compactor] }
+}
+
+/// Compact storage every `interval` to the revision seen one interval before,
+/// so watches can resume across a few minutes of history and no more.
+async fn compact_periodically(store: DynStore, interval: Duration) {
+    let mut previous: Option<i64> = None;
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        if let Some(rev) = previous {
+            if rev > 0 {
+                match store.compact(rev).await {
+                    Ok(()) => tracing::debug!(revision = rev, "compacted storage"),
+                    Err(e) => tracing::warn!(revision = rev, error = %e, "storage compaction failed"),
+                }
+            }
+        }
+        previous = store.current_revision().await.ok();
+    }
 }
 
 /// Open the configured storage backend.

@@ -38,6 +38,9 @@ pub struct Limits {
     pub consistent_read_wait: std::time::Duration,
     /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
     pub bookmark_interval: std::time::Duration,
+    /// How often storage history is compacted (to the revision seen one
+    /// interval earlier, as upstream compacts etcd).
+    pub compaction_interval: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             min_watch_timeout_secs: 1800,
             consistent_read_wait: std::time::Duration::from_secs(3),
             bookmark_interval: std::time::Duration::from_secs(60),
+            compaction_interval: std::time::Duration::from_secs(300),
         }
     }
 }

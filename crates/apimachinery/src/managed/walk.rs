@@ -74,7 +74,7 @@ fn element(kind: ListKind<'_>, item: &Value) -> Option<PathElement> {
     }
 }
 
-fn indexed(kind: ListKind<'_>, items: &[Value]) -> Vec<(PathElement, &Value)> {
+fn indexed<'v>(kind: ListKind<'_>, items: &'v [Value]) -> Vec<(PathElement, &'v Value)> {
     items
         .iter()
         .filter_map(|item| element(kind, item).map(|pe| (pe, item)))

@@ -1,0 +1,145 @@
+//! Scenarios c and d on one embedded-store server: idle memory, loading many
+//! realistic pods, full LISTs from the watch cache and memory with them
+//! stored (c); then cold starts on the same data directory (d).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use hyper::Method;
+use serde::de::IgnoredAny;
+
+use crate::client::Conn;
+use crate::load;
+use crate::server::{ApiServer, Backend};
+use crate::stats::{mb, median, ms, rate, Report, Samples};
+use crate::Ctx;
+
+/// Pods are spread over this many namespaces.
+const NAMESPACES: usize = 10;
+const LOAD_CLIENTS: usize = 64;
+
+/// A pod as a Deployment would create it (~1.5 KB once defaulted).
+fn realistic_pod(i: usize) -> (String, Bytes) {
+    let ns = format!("bench-{}", i % NAMESPACES);
+    let app = format!("app-{}", i % 50);
+    let body = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{app}-7c9d8f6b5-{i:06}","namespace":"{ns}","generateName":"{app}-7c9d8f6b5-","labels":{{"app.kubernetes.io/name":"{app}","app.kubernetes.io/component":"frontend","app.kubernetes.io/part-of":"shop","pod-template-hash":"7c9d8f6b5"}},"annotations":{{"kubectl.kubernetes.io/restartedAt":"2025-01-15T10:00:00Z","prometheus.io/scrape":"true","prometheus.io/port":"9090"}},"ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"{app}-7c9d8f6b5","uid":"6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f","controller":true,"blockOwnerDeletion":true}}]}},"spec":{{"containers":[{{"name":"web","image":"registry.example.com/shop/{app}:1.27.3","args":["--port=8080","--metrics-port=9090","--log-format=json"],"ports":[{{"name":"http","containerPort":8080,"protocol":"TCP"}},{{"name":"metrics","containerPort":9090,"protocol":"TCP"}}],"env":[{{"name":"LOG_LEVEL","value":"info"}},{{"name":"POD_NAME","valueFrom":{{"fieldRef":{{"fieldPath":"metadata.name"}}}}}}],"resources":{{"requests":{{"cpu":"100m","memory":"128Mi"}},"limits":{{"cpu":"500m","memory":"256Mi"}}}},"readinessProbe":{{"httpGet":{{"path":"/healthz","port":8080}},"periodSeconds":10}},"volumeMounts":[{{"name":"config","mountPath":"/etc/{app}","readOnly":true}}]}}],"volumes":[{{"name":"config","configMap":{{"name":"{app}-config"}}}}],"tolerations":[{{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}}],"terminationGracePeriodSeconds":30}}}}"#
+    );
+    (format!("/api/v1/namespaces/{ns}/pods"), Bytes::from(body))
+}
+
+#[derive(serde::Deserialize)]
+struct ListShape {
+    items: Vec<IgnoredAny>,
+}
+
+/// GET a list and return (time to the last byte, item count if `count`).
+async fn timed_list(conn: &mut Conn, path: &str, count: bool) -> anyhow::Result<(Duration, Option<usize>, usize)> {
+    let started = Instant::now();
+    let body = conn.call_ok(Method::GET, path, None).await?;
+    let took = started.elapsed();
+    let items = if count {
+        let shape: ListShape = serde_json::from_slice(&body).with_context(|| format!("decoding the list from {path}"))?;
+        Some(shape.items.len())
+    } else {
+        None
+    };
+    Ok((took, items, body.len()))
+}
+
+pub async fn run(ctx: &Ctx, report: &mut Report, do_c: bool, do_d: bool) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let data_dir = ctx.work.join("cd-data");
+    let (mut server, start_empty) = ApiServer::start(&ctx.bin, "cd", &data_dir, Backend::Embedded, &ctx.logs).await?;
+    eprintln!("apibench: [c] empty server ready in {}", ms(Some(start_empty.as_secs_f64() * 1000.0)));
+    // "Right after start": once ready and the start-up work has settled.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = server.memory()?;
+    if do_c {
+        report.check("c", "idle RSS after start, empty store", format!("{:.1} MB", mb(idle.rss_kib)), "< 40 MB", Some(mb(idle.rss_kib) < 40.0));
+    }
+
+    eprintln!("apibench: [c] creating {} pods from {LOAD_CLIENTS} clients", plan.pods);
+    for n in 0..NAMESPACES {
+        load::namespace(server.addr, &format!("bench-{n}")).await?;
+    }
+    let loaded = load::bulk_create(server.addr, LOAD_CLIENTS, plan.pods, realistic_pod).await?;
+    let avg = loaded.bytes as f64 / (loaded.created.max(1)) as f64;
+    let load_rate = loaded.created as f64 / loaded.secs.max(f64::EPSILON);
+    eprintln!("apibench: [c] created {} pods in {:.1} s ({}), {avg:.0} B each", loaded.created, loaded.secs, rate(Some(load_rate)));
+    report.info("c", format!("load: {} pods of {avg:.0} B from {LOAD_CLIENTS} clients", loaded.created), rate(Some(load_rate)));
+    if loaded.errors.total() > 0 {
+        report.problem(format!("[c] loading pods: {} failed: {}", loaded.errors.total(), loaded.errors.summary()));
+    }
+    let after_load = server.memory()?;
+
+    if do_c {
+        let mut conn = Conn::connect(server.addr).await?;
+        // A first list (untimed) checks the count.
+        let (_, items, bytes) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
+        let items = items.unwrap_or(0);
+        if items != loaded.created as usize {
+            report.problem(format!("[c] LIST returned {items} pods, {} were created", loaded.created));
+        }
+        let mut consistent = Samples::default();
+        let mut any = Samples::default();
+        for _ in 0..plan.lists {
+            let (took, _, _) = timed_list(&mut conn, "/api/v1/pods", false).await?;
+            consistent.push(took.as_micros());
+            let (took, _, _) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", false).await?;
+            any.push(took.as_micros());
+        }
+        let after_lists = server.memory()?;
+        let mbytes = bytes as f64 / 1e6;
+        for (label, samples) in [("GET /api/v1/pods", &mut consistent), ("GET /api/v1/pods?resourceVersion=0", &mut any)] {
+            let (p50, p99) = (samples.percentile_ms(50.0), samples.percentile_ms(99.0));
+            report.check(
+                "c",
+                format!("{label}: {items} pods, {mbytes:.0} MB, p50 / p99 of {}", plan.lists),
+                format!("{} / {}", ms(p50), ms(p99)),
+                "p99 < 1 s",
+                p99.map(|p| p < 1000.0),
+            );
+        }
+        report.info("c", "RSS after loading the pods", format!("{:.1} MB", mb(after_load.rss_kib)));
+        report.check(
+            "c",
+            format!("RSS with {items} pods stored, after the LISTs (peak)"),
+            format!("{:.1} MB ({:.1} MB)", mb(after_lists.rss_kib), mb(after_lists.hwm_kib)),
+            "< 400 MB",
+            Some(mb(after_lists.rss_kib) < 400.0),
+        );
+    }
+
+    if do_d {
+        eprintln!("apibench: [d] {} cold starts with {} pods", plan.restarts, loaded.created);
+        let mut starts = Vec::new();
+        let mut stops = Vec::new();
+        for k in 0..plan.restarts {
+            let stop = server.stop().await.context("stopping the server with SIGTERM")?;
+            let start = server.restart().await.context("starting the server again")?;
+            eprintln!("apibench: [d] restart {}: stopped in {}, ready in {}", k + 1, ms(Some(stop.as_secs_f64() * 1000.0)), ms(Some(start.as_secs_f64() * 1000.0)));
+            stops.push(Some(stop.as_secs_f64() * 1000.0));
+            starts.push(Some(start.as_secs_f64() * 1000.0));
+        }
+        let mut conn = Conn::connect(server.addr).await?;
+        let (_, items, _) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
+        if items != Some(loaded.created as usize) {
+            report.problem(format!("[d] after restarts LIST returned {items:?} pods, {} were created", loaded.created));
+        }
+        let start_med = median(starts.clone());
+        report.check(
+            "d",
+            format!("cold start to /readyz 200 with {} objects, median of {}", loaded.created, starts.len()),
+            format!("{} (runs: {})", ms(start_med), starts.iter().map(|s| ms(*s)).collect::<Vec<_>>().join(", ")),
+            "< 2 s",
+            start_med.map(|s| s < 2000.0),
+        );
+        report.info("d", "SIGTERM to exit, median", ms(median(stops)));
+        report.info("d", "start to ready on an empty store (for comparison)", ms(Some(start_empty.as_secs_f64() * 1000.0)));
+    }
+    crate::note_log_problems(report, "[c/d]", &server);
+    drop(server);
+    Ok(())
+}
