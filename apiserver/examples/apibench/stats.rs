@@ -106,6 +106,7 @@ pub struct Row {
 /// Everything the run prints at the end.
 #[derive(Default)]
 pub struct Report {
+    pub header: String,
     pub rows: Vec<Row>,
     /// Markdown sections with the detailed figures.
     pub details: Vec<String>,
@@ -135,6 +136,7 @@ impl Report {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let _ = writeln!(out, "{}", self.header);
         let _ = writeln!(out, "| scenario | metric | result | target | status |");
         let _ = writeln!(out, "|---|---|---|---|---|");
         for row in &self.rows {
