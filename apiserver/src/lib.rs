@@ -83,7 +83,7 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
     let registry = Arc::new(Registry::builtin());
     let metrics = Arc::new(metrics::Metrics::default());
     let store = metered_store::MeteredStore::wrap(store, metrics.clone());
-    let cache = WatchCache::new(registry.clone(), opts.root.clone());
+    let cache = WatchCache::new(registry.clone(), opts.root.clone(), opts.limits.watch_history);
     let state: SharedState = Arc::new(AppState {
         discovery: discovery::Discovery::build(&registry),
         openapi: openapi::OpenApi::build(&registry),

@@ -41,6 +41,8 @@ pub struct Limits {
     /// How often storage history is compacted (to the revision seen one
     /// interval earlier, as upstream compacts etcd).
     pub compaction_interval: std::time::Duration,
+    /// Watch-cache events kept per resource for resuming watches.
+    pub watch_history: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             consistent_read_wait: std::time::Duration::from_secs(3),
             bookmark_interval: std::time::Duration::from_secs(60),
             compaction_interval: std::time::Duration::from_secs(300),
+            watch_history: crate::cache::HISTORY_PER_RESOURCE,
         }
     }
 }

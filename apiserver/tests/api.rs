@@ -468,3 +468,20 @@ async fn kind_specific_validation() {
     assert_eq!(r.body["data"]["user"], "YWRtaW4=", "{}", r.text);
     assert_eq!(r.body["type"], "Opaque");
 }
+
+#[tokio::test]
+async fn watch_from_forgotten_history_is_410_expired() {
+    let mut opts = apiserver::BuildOptions::default();
+    opts.limits.watch_history = 3;
+    let s = TestServer::embedded_with(opts).await;
+    let first = s.post("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "c0"}})).await.body;
+    let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    for i in 1..8 {
+        s.post("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": format!("c{i}")}})).await;
+    }
+    let body = open_watch(&s, &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}")).await;
+    let events = read_events(body, 1).await;
+    assert_eq!(events[0]["type"], "ERROR", "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 410);
+    assert_eq!(events[0]["object"]["reason"], "Expired");
+}

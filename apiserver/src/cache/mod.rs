@@ -26,7 +26,7 @@ pub use object::CachedObject;
 use crate::registry::{Registry, ResourceDef};
 use storage::{DynStore, ListOptions, WatchEvent};
 
-/// How many events of history each resource keeps for resuming watches.
+/// How many events of history each resource keeps for resuming watches (default).
 pub const HISTORY_PER_RESOURCE: usize = 10_000;
 /// Capacity of one watcher's queue before it is cut off.
 pub const WATCHER_QUEUE: usize = 4_096;
@@ -89,6 +89,7 @@ struct State {
 pub struct WatchCache {
     registry: Arc<Registry>,
     root: String,
+    history_limit: usize,
     state: RwLock<State>,
     revision_tx: watch::Sender<i64>,
 }
@@ -115,11 +116,12 @@ pub enum CacheError {
 }
 
 impl WatchCache {
-    pub fn new(registry: Arc<Registry>, root: String) -> Arc<Self> {
+    pub fn new(registry: Arc<Registry>, root: String, history_limit: usize) -> Arc<Self> {
         let (revision_tx, _) = watch::channel(0);
         Arc::new(WatchCache {
             registry,
             root,
+            history_limit: history_limit.max(1),
             state: RwLock::new(State { resources: HashMap::new(), revision: 0, next_watcher: 0, ready: false }),
             revision_tx,
         })
@@ -237,7 +239,7 @@ impl WatchCache {
                 let ev = Arc::new(ev);
                 dispatch(res, &ev);
                 res.history.push_back(ev);
-                while res.history.len() > HISTORY_PER_RESOURCE {
+                while res.history.len() > self.history_limit {
                     if let Some(old) = res.history.pop_front() {
                         res.oldest_resumable = old.revision;
                     }

@@ -26,9 +26,13 @@ pub struct Reply {
 
 impl TestServer {
     pub async fn embedded() -> TestServer {
+        Self::embedded_with(BuildOptions::default()).await
+    }
+
+    pub async fn embedded_with(opts: BuildOptions) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = storage::embedded::EmbeddedStore::open(&dir.path().join("store.redb"), Default::default()).expect("open store");
-        let built = build(Arc::new(store), BuildOptions::default());
+        let built = build(Arc::new(store), opts);
         for _ in 0..500 {
             if built.startup.is_done() {
                 break;

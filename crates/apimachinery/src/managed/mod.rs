@@ -196,13 +196,13 @@ pub fn apply(
             managers.insert(entry.identity(), entry);
         }
     }
-    for entry in managers.values_mut() {
-        entry.fields = ignored.filter(&entry.fields);
-    }
 
     let me = identity(manager.name, Operation::Apply, manager.api_version, manager.subresource);
     let previous = managers.remove(&me);
-    let old_set = previous.as_ref().map(|e| e.fields.clone()).unwrap_or_default();
+    let old_set = previous
+        .as_ref()
+        .map(|e| ignored.filter(&e.fields))
+        .unwrap_or_default();
     let new_set = ignored.filter(&walk::compare(None, Some(&config), meta).added);
 
     // Merge, then prune what this applier dropped and nobody else owns.

@@ -165,7 +165,7 @@ fn apply_scenarios() {
         (
             "conflicts with two appliers",
             vec![
-                apply_op("a", nginx(1, "nginx:1.24")),
+                apply_op("a", without_replicas("nginx:1.24")),
                 apply_op("b", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}})),
                 apply_op("c", nginx(3, "nginx:1.25")),
             ],
@@ -213,7 +213,7 @@ fn apply_scenarios() {
                     edit: set_replicas(5),
                 },
                 // Not specifying replicas any more does not remove them.
-                apply_op("kubectl", deployment_without_replicas()),
+                apply_op("kubectl", without_replicas("nginx:1.25")),
             ],
             Ok((
                 nginx(5, "nginx:1.25"),
@@ -231,10 +231,10 @@ fn apply_scenarios() {
             "dropping a replicas field nobody else owns removes it",
             vec![
                 apply_op("kubectl", nginx(3, "nginx:1.25")),
-                apply_op("kubectl", deployment_without_replicas()),
+                apply_op("kubectl", without_replicas("nginx:1.25")),
             ],
             Ok((
-                deployment_without_replicas(),
+                without_replicas("nginx:1.25"),
                 &[(
                     "kubectl",
                     "Apply",
@@ -313,8 +313,8 @@ fn apply_scenarios() {
     }
 }
 
-fn deployment_without_replicas() -> Value {
-    let mut d = nginx(0, "nginx:1.25");
+fn without_replicas(image: &str) -> Value {
+    let mut d = nginx(0, image);
     if let Some(spec) = d["spec"].as_object_mut() {
         spec.shift_remove("replicas");
     }
@@ -456,33 +456,30 @@ fn status_is_not_owned_through_the_main_resource() {
     let meta = for_type::<Deployment>();
     let mut config = nginx(1, "x");
     config["status"] = json!({"replicas": 1});
-    let got = run(&meta, vec![apply_op("m", config.clone())]).map(split);
-    let entries = got.map(|(_, e)| e);
-    assert_eq!(
-        entries,
-        Ok(vec![(
-            "m".to_string(),
-            "Apply".to_string(),
-            r#"{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"x\"}":{".":{},"f:image":{},"f:name":{}}}}}}}"#
-                .to_string()
-        )])
-    );
-    // Through /status only status is owned.
+    let spec_fields = r#"{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"x\"}":{".":{},"f:image":{},"f:name":{}}}}}}}"#;
+    let live = run(&meta, vec![apply_op("m", config)]);
+    let entries = |v: &Result<Value, ApplyError>| v.clone().map(split).map(|(_, e)| e);
+    let owned = |list: &[(&str, &str)]| -> Result<Vec<(String, String, String)>, ApplyError> {
+        Ok(list
+            .iter()
+            .map(|(m, f)| (m.to_string(), "Apply".to_string(), f.to_string()))
+            .collect())
+    };
+    assert_eq!(entries(&live), owned(&[("m", spec_fields)]));
+    // Through /status only status is owned, and spec never conflicts.
     let status = apply(
-        &config,
+        live.as_ref().unwrap_or(&Value::Null),
         &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 2}, "spec": {"replicas": 9}}),
         &Manager::new("kubelet", "apps/v1", T1).with_subresource("status"),
         false,
         &meta,
-    )
-    .map(split)
-    .map(|(_, e)| e);
-    assert_eq!(
-        status,
-        Ok(vec![(
-            "kubelet".to_string(),
-            "Apply".to_string(),
-            r#"{"f:status":{"f:replicas":{}}}"#.to_string()
-        )])
     );
+    assert_eq!(
+        entries(&status),
+        owned(&[("kubelet", r#"{"f:status":{"f:replicas":{}}}"#), ("m", spec_fields)])
+    );
+    let subresource = status
+        .ok()
+        .and_then(|v| v.pointer("/metadata/managedFields/0/subresource").cloned());
+    assert_eq!(subresource, Some(json!("status")));
 }
