@@ -58,7 +58,7 @@ fn legacy_resource(r: &ResourceDef) -> Vec<Value> {
         if !s.group.is_empty() {
             v["group"] = json!(s.group);
         }
-        if !s.version.is_empty() && !(s.group.is_empty() && s.version == r.version) {
+        if !s.version.is_empty() && (!s.group.is_empty() || s.version != r.version) {
             v["version"] = json!(s.version);
         }
         out.push(v);

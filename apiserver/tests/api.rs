@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! API semantics and error shapes, in-process over a real embedded store.
 
 mod support;

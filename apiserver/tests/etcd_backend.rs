@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The API server over a real etcd: the same semantics as on the embedded store.
 
 mod support;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Property tests: arbitrary bodies and patches never produce a 5xx, a panic
 //! or a partial write.
 

@@ -21,7 +21,7 @@ pub async fn handle(ctx: Ctx, sub: &str) -> ApiResult<Response> {
             message: format!("the server could not find the requested resource ({} {}/{sub})", ctx.info.verb, ctx.def.plural),
         });
     };
-    if !def.verbs.contains(&ctx.info.verb) && !(ctx.info.verb == "get" && def.verbs.contains(&"get")) {
+    if !def.verbs.contains(&ctx.info.verb) {
         return Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({} {}/{sub})",
             ctx.info.verb, ctx.def.plural

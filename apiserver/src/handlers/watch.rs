@@ -142,10 +142,8 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
                 return;
             }
         }
-        if send_initial == Some(true) && bookmarks {
-            if tx.send(Ok(encoder.bookmark(sub.revision, true))).await.is_err() {
-                return;
-            }
+        if send_initial == Some(true) && bookmarks && tx.send(Ok(encoder.bookmark(sub.revision, true))).await.is_err() {
+            return;
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);

@@ -121,7 +121,7 @@ impl Strategy for ServiceStrategy {
             match p.get("port").and_then(Value::as_i64) {
                 Some(n) if (1..=65535).contains(&n) => {
                     if seen_ports.contains(&(n, proto.clone())) {
-                        errs.push(FieldError::duplicate(format!("{path}"), &json!({"port": n, "protocol": proto})));
+                        errs.push(FieldError::duplicate(path.clone(), &json!({"port": n, "protocol": proto})));
                     }
                     seen_ports.push((n, proto.clone()));
                 }

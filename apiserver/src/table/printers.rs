@@ -125,7 +125,7 @@ fn pod_row(obj: &Value, now: Timestamp) -> Vec<Value> {
     if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
         reason = if s(obj, "/status/reason") == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
     }
-    if reason == "Pending" && arr(obj, "/spec/schedulingGates").len() > 0 {
+    if reason == "Pending" && !arr(obj, "/spec/schedulingGates").is_empty() {
         reason = "SchedulingGated".into();
     }
     let gates = arr(obj, "/spec/readinessGates");

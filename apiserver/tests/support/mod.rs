@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! In-process test server: the real router over a real embedded store in a
 //! temp dir, driven with `oneshot` (no socket).
 
