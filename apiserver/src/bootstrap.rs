@@ -67,5 +67,16 @@ pub async fn run(router: &Router, first_service_ip: &str, advertise: &Advertise)
     if !code.is_success() {
         return Err(format!("updating the kubernetes endpoints: {code}: {}", body["message"]));
     }
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [advertise.address], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": advertise.port, "protocol": "TCP"}],
+    });
+    let (code, body) = call(router, Method::PUT, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes", &slice).await?;
+    if !code.is_success() {
+        return Err(format!("updating the kubernetes endpointslice: {code}: {}", body["message"]));
+    }
     Ok(())
 }

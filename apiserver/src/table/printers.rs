@@ -87,6 +87,7 @@ pub fn printer_for(group: &str, plural: &str) -> Printer {
         ("rbac.authorization.k8s.io", "rolebindings") | ("rbac.authorization.k8s.io", "clusterrolebindings") => BINDING,
         ("rbac.authorization.k8s.io", "clusterroles") | ("rbac.authorization.k8s.io", "roles") => ROLE,
         ("policy", "poddisruptionbudgets") => PDB,
+        ("discovery.k8s.io", "endpointslices") => ENDPOINTSLICE,
         _ => DEFAULT,
     }
 }
@@ -720,3 +721,19 @@ const PDB: Printer = Printer {
     },
 };
 
+
+const ENDPOINTSLICE: Printer = Printer {
+    columns: &[
+        NAME,
+        col("AddressType", "string", "The type of address carried by this EndpointSlice."),
+        col("Ports", "string", "Ports that are exposed by the endpoints."),
+        col("Endpoints", "string", "Addresses of the endpoints."),
+        AGE,
+    ],
+    row: |obj, now| {
+        let ports: Vec<String> = arr(obj, "/ports").iter().map(|p| i(p, "/port").to_string()).collect();
+        let addrs: Vec<&str> = arr(obj, "/endpoints").iter().flat_map(|e| arr(e, "/addresses")).filter_map(Value::as_str).collect();
+        let shown = if addrs.len() > 3 { format!("{} + {} more...", addrs[..3].join(","), addrs.len() - 3) } else { addrs.join(",") };
+        vec![name(obj), json!(s(obj, "/addressType")), none_if_empty(ports.join(",")), none_if_empty(shown), age(obj, now)]
+    },
+};
