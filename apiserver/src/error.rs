@@ -91,7 +91,7 @@ pub enum ApiError {
     #[error("{message}")]
     AlreadyExists { subject: Subject, message: String },
     #[error("{message}")]
-    Conflict { subject: Subject, message: String },
+    Conflict { subject: Subject, message: String, causes: Vec<FieldError> },
     #[error("{message}")]
     Invalid { subject: Subject, causes: Vec<FieldError>, message: String },
     #[error("{message}")]
@@ -144,7 +144,7 @@ impl ApiError {
     pub fn conflict(group: &str, resource: &str, name: &str, detail: &str) -> Self {
         let message =
             format!("Operation cannot be fulfilled on {} \"{name}\": {detail}", qualified(group, resource));
-        ApiError::Conflict { subject: subject(group, resource, name), message }
+        ApiError::Conflict { subject: subject(group, resource, name), message, causes: Vec::new() }
     }
 
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<FieldError>) -> Self {
@@ -216,7 +216,7 @@ impl ApiError {
 
     /// The `Status` object for this error.
     pub fn to_status(&self) -> Value {
-        let mut status = json!({
+        let status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -228,10 +228,12 @@ impl ApiError {
         let details = match self {
             ApiError::NotFound { subject, .. }
             | ApiError::AlreadyExists { subject, .. }
-            | ApiError::Conflict { subject, .. }
             | ApiError::Forbidden { subject, .. } => Some(subject_details(subject)),
-            ApiError::Invalid { subject, causes, .. } => {
+            ApiError::Invalid { subject, causes, .. } | ApiError::Conflict { subject, causes, .. } => {
                 let mut d = subject_details(subject);
+                if causes.is_empty() {
+                    return finish(status, Some(d));
+                }
                 let causes: Vec<Value> = causes
                     .iter()
                     .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
@@ -244,11 +246,15 @@ impl ApiError {
             }
             _ => None,
         };
-        if let Some(d) = details {
-            status["details"] = d;
-        }
-        status
+        finish(status, details)
     }
+}
+
+fn finish(mut status: Value, details: Option<Value>) -> Value {
+    if let Some(d) = details {
+        status["details"] = d;
+    }
+    status
 }
 
 fn subject(group: &str, kind: &str, name: &str) -> Subject {

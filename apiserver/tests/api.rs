@@ -486,3 +486,41 @@ async fn watch_from_forgotten_history_is_410_expired() {
     assert_eq!(events[0]["object"]["code"], 410);
     assert_eq!(events[0]["object"]["reason"], "Expired");
 }
+
+#[tokio::test]
+async fn server_side_apply_owns_fields_and_conflicts() {
+    let s = TestServer::embedded().await;
+    let path = "/apis/apps/v1/namespaces/default/deployments/ssa";
+    let config = |replicas: i64, labels: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\n  labels: {{{labels}}}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: ssa}}\n  template:\n    metadata:\n      labels: {{app: ssa}}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n")
+    };
+    let r = s.patch(&format!("{path}?fieldManager=alice"), "application/apply-patch+yaml", &config(2, "a: x, b: y")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let mf = &r.body["metadata"]["managedFields"];
+    assert_eq!(mf[0]["manager"], "alice");
+    assert_eq!(mf[0]["operation"], "Apply");
+    assert!(mf[0]["fieldsV1"]["f:spec"]["f:replicas"].is_object(), "{mf}");
+    // Same config again: no change at all.
+    let again = s.patch(&format!("{path}?fieldManager=alice"), "application/apply-patch+yaml", &config(2, "a: x, b: y")).await;
+    assert_eq!(again.body["metadata"]["resourceVersion"], r.body["metadata"]["resourceVersion"]);
+    // Another manager changing replicas conflicts...
+    let bob = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\nspec:\n  replicas: 5\n";
+    let r = s.patch(&format!("{path}?fieldManager=bob"), "application/apply-patch+yaml", bob).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["message"], "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas");
+    assert_eq!(r.body["details"]["causes"][0]["reason"], "FieldManagerConflict");
+    // ...unless forced, which moves ownership.
+    let r = s.patch(&format!("{path}?fieldManager=bob&force=true"), "application/apply-patch+yaml", bob).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["spec"]["replicas"], 5);
+    // Alice stops applying label b (and replicas): b is removed, replicas (now bob's) stays.
+    let alice2 = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\n  labels: {a: x}\nspec:\n  selector:\n    matchLabels: {app: ssa}\n  template:\n    metadata:\n      labels: {app: ssa}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
+    let r = s.patch(&format!("{path}?fieldManager=alice"), "application/apply-patch+yaml", alice2).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["metadata"]["labels"], json!({"a": "x"}));
+    assert_eq!(r.body["spec"]["replicas"], 5);
+    // An ordinary update records its manager.
+    let r = s.patch(&format!("{path}?fieldManager=kubectl-edit"), "application/merge-patch+json", r#"{"metadata":{"labels":{"c":"z"}}}"#).await;
+    let managers: Vec<&str> = r.body["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| e["manager"].as_str().unwrap()).collect();
+    assert!(managers.contains(&"kubectl-edit"), "{managers:?}");
+}

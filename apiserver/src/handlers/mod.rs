@@ -2,6 +2,7 @@
 //! a `ResourceDef` and a verb, then calls one small handler per verb; kinds
 //! differ only through their strategy.
 
+mod fields;
 mod meta;
 mod params;
 mod patch;

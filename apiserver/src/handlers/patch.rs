@@ -14,7 +14,24 @@ use super::meta::{self, meta_str};
 use super::write::{guaranteed_update, UpdateKind};
 use super::{json_response, Ctx};
 use crate::error::{ApiError, ApiResult};
+use crate::error::FieldError;
 use crate::registry::ResourceDef;
+use apimachinery::managed::{self, ApplyError, Manager};
+
+/// A failed apply as the client sees it: 409 with one cause per conflict.
+fn apply_error(ctx: &Ctx, name: &str, e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Conflicts(conflicts) => ApiError::Conflict {
+            subject: crate::error::Subject { group: ctx.def.group.to_string(), kind: ctx.def.plural.to_string(), name: name.to_string() },
+            message: managed::conflict_message(&conflicts),
+            causes: conflicts
+                .iter()
+                .map(|c| FieldError { reason: "FieldManagerConflict", field: c.path.clone(), message: c.cause_message() })
+                .collect(),
+        },
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
@@ -128,23 +145,21 @@ async fn server_side_apply(ctx: Ctx, name: String, applied: Value, dry_run: bool
     }
     let now = ctx.state.now_rfc3339();
     let api_version = ctx.def.api_version();
-    let entry = json!({"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now, "fieldsType": "FieldsV1", "fieldsV1": {}});
+    let force = ctx.params.force();
+    let patch_meta = ctx.def.codec.patch_meta();
+    let mut manager_entry = Manager::new(&manager, &api_version, &now);
+    if let Some(sub) = ctx.info.subresource.as_deref() {
+        manager_entry = manager_entry.with_subresource(sub);
+    }
+    let config = without_rv(&applied_value);
     let updated = guaranteed_update(&ctx, &name, UpdateKind::Main, dry_run, |current| {
-        let mut merged = match current {
-            None => applied_value.clone(),
-            Some(cur) => apply_patch(&ctx.def, PatchType::Apply, &without_rv(cur), &without_rv(&applied_value))?,
-        };
-        let m = meta::meta_mut(&mut merged);
-        let mut managed: Vec<Value> = m
-            .get("managedFields")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| !(e.get("manager").and_then(Value::as_str) == Some(manager.as_str()) && e.get("operation").and_then(Value::as_str) == Some("Apply")))
-            .collect();
-        managed.push(entry.clone());
-        m.insert("managedFields".into(), Value::Array(managed));
+        let live = current.map(without_rv).unwrap_or(Value::Null);
+        let mut merged = managed::apply(&live, &config, &manager_entry, force, patch_meta.as_ref()).map_err(|e| apply_error(&ctx, &name, e))?;
+        if let Some(m) = merged.as_object_mut() {
+            m.insert("apiVersion".into(), json!(api_version));
+            m.insert("kind".into(), json!(ctx.def.kind));
+        }
+        meta::meta_mut(&mut merged).insert("name".into(), json!(name));
         Ok(merged)
     })
     .await?;

@@ -38,7 +38,9 @@ pub async fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     let mut errs = meta::validate_meta(&ctx.def, obj);
     errs.extend(ctx.def.strategy.validate(obj));
     meta::invalid_if_any(&ctx.def, obj, errs)?;
-    admission::validate(ctx, Operation::Create, obj, None).await
+    admission::validate(ctx, Operation::Create, obj, None).await?;
+    super::fields::track(ctx, None, obj);
+    Ok(())
 }
 
 /// Store a prepared object; returns it with its resourceVersion.
@@ -153,6 +155,7 @@ where
         prepare_update(ctx, kind, &mut new, &old)?;
         admission::admit(ctx, Operation::Update, &mut new, Some(&old)).await?;
         admission::validate(ctx, Operation::Update, &new, Some(&old)).await?;
+        super::fields::track(ctx, Some(&old), &mut new);
         if same_ignoring_rv(&new, &old) {
             return Ok(Updated { object: old, created: false });
         }

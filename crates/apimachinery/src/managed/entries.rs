@@ -54,7 +54,10 @@ impl ManagedFieldsEntry {
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         out.insert("manager".into(), Value::String(self.manager.clone()));
-        out.insert("operation".into(), Value::String(self.operation.as_str().into()));
+        out.insert(
+            "operation".into(),
+            Value::String(self.operation.as_str().into()),
+        );
         out.insert("apiVersion".into(), Value::String(self.api_version.clone()));
         if let Some(time) = &self.time {
             out.insert("time".into(), Value::String(time.clone()));
@@ -76,7 +79,10 @@ pub(crate) fn identity(
 ) -> String {
     let mut parts = Vec::new();
     if !manager.is_empty() {
-        parts.push(format!("\"manager\":{}", go_json(&Value::String(manager.into()))));
+        parts.push(format!(
+            "\"manager\":{}",
+            go_json(&Value::String(manager.into()))
+        ));
     }
     parts.push(format!("\"operation\":\"{}\"", operation.as_str()));
     if operation == Operation::Update && !api_version.is_empty() {
@@ -86,7 +92,10 @@ pub(crate) fn identity(
         ));
     }
     if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
-        parts.push(format!("\"subresource\":{}", go_json(&Value::String(sub.into()))));
+        parts.push(format!(
+            "\"subresource\":{}",
+            go_json(&Value::String(sub.into()))
+        ));
     }
     format!("{{{}}}", parts.join(","))
 }
@@ -163,13 +172,22 @@ pub(crate) fn decode_managers(value: Option<&Value>) -> Result<Managers, Managed
 /// Encodes entries as `metadata.managedFields`, in upstream's order
 /// (operation, time, manager, apiVersion, subresource). Entries with no
 /// fields are dropped.
-pub fn encode_managed_fields<'a>(entries: impl IntoIterator<Item = &'a ManagedFieldsEntry>) -> Value {
-    let mut entries: Vec<&ManagedFieldsEntry> =
-        entries.into_iter().filter(|e| !e.fields.is_empty()).collect();
+pub fn encode_managed_fields<'a>(
+    entries: impl IntoIterator<Item = &'a ManagedFieldsEntry>,
+) -> Value {
+    let mut entries: Vec<&ManagedFieldsEntry> = entries
+        .into_iter()
+        .filter(|e| !e.fields.is_empty())
+        .collect();
     entries.sort_by(|p, q| {
         p.operation
             .cmp(&q.operation)
-            .then_with(|| p.time.as_deref().unwrap_or("").cmp(q.time.as_deref().unwrap_or("")))
+            .then_with(|| {
+                p.time
+                    .as_deref()
+                    .unwrap_or("")
+                    .cmp(q.time.as_deref().unwrap_or(""))
+            })
             .then_with(|| p.manager.cmp(&q.manager))
             .then_with(|| p.api_version.cmp(&q.api_version))
             .then_with(|| {
@@ -179,5 +197,10 @@ pub fn encode_managed_fields<'a>(entries: impl IntoIterator<Item = &'a ManagedFi
                     .cmp(q.subresource.as_deref().unwrap_or(""))
             })
     });
-    Value::Array(entries.into_iter().map(ManagedFieldsEntry::to_json).collect())
+    Value::Array(
+        entries
+            .into_iter()
+            .map(ManagedFieldsEntry::to_json)
+            .collect(),
+    )
 }

@@ -25,9 +25,9 @@ mod entries;
 mod error;
 mod path;
 mod set;
-mod walk;
 #[cfg(test)]
 mod tests;
+mod walk;
 
 use serde_json::{Map, Value};
 
@@ -115,7 +115,8 @@ impl Ignored {
     }
 
     fn filter(&self, set: &FieldSet) -> FieldSet {
-        set.difference(&self.exact).recursive_difference(&self.subtrees)
+        set.difference(&self.exact)
+            .recursive_difference(&self.subtrees)
     }
 }
 
@@ -177,7 +178,11 @@ pub fn apply(
     let (live, live_managed) = match live {
         Value::Object(map) => split_managed(map),
         Value::Null => (Map::new(), None),
-        _ => return Err(ApplyError::NotAnObject { what: "the live object" }),
+        _ => {
+            return Err(ApplyError::NotAnObject {
+                what: "the live object",
+            })
+        }
     };
     let ignored = Ignored::new(manager.subresource);
 
@@ -197,7 +202,12 @@ pub fn apply(
         }
     }
 
-    let me = identity(manager.name, Operation::Apply, manager.api_version, manager.subresource);
+    let me = identity(
+        manager.name,
+        Operation::Apply,
+        manager.api_version,
+        manager.subresource,
+    );
     let previous = managers.remove(&me);
     let old_set = previous
         .as_ref()
@@ -247,8 +257,7 @@ pub fn apply(
     }
 
     if !new_set.is_empty() {
-        let unchanged = live == merged
-            && previous.as_ref().is_some_and(|p| p.fields == new_set);
+        let unchanged = live == merged && previous.as_ref().is_some_and(|p| p.fields == new_set);
         let time = match &previous {
             Some(p) if unchanged => p.time.clone(),
             _ => Some(manager.time.to_string()),
@@ -277,7 +286,12 @@ pub fn apply(
 /// removed, leave every other entry. The request's own `managedFields` are
 /// honoured when they decode and are non-empty (`[{}]` clears them), as
 /// upstream; for subresources the stored ones are always used.
-pub fn update(old: Option<&Value>, new: &Value, manager: &Manager<'_>, meta: &dyn PatchMeta) -> Value {
+pub fn update(
+    old: Option<&Value>,
+    new: &Value,
+    manager: &Manager<'_>,
+    meta: &dyn PatchMeta,
+) -> Value {
     let Value::Object(new) = new else {
         return new.clone();
     };
@@ -307,7 +321,12 @@ pub fn update(old: Option<&Value>, new: &Value, manager: &Manager<'_>, meta: &dy
         entry.fields = entry.fields.difference(&changed).difference(&removed);
     }
     if !changed.is_empty() {
-        let me = identity(manager.name, Operation::Update, manager.api_version, manager.subresource);
+        let me = identity(
+            manager.name,
+            Operation::Update,
+            manager.api_version,
+            manager.subresource,
+        );
         let prior = managers.remove(&me).map(|e| e.fields).unwrap_or_default();
         managers.insert(
             me,

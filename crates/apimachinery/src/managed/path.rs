@@ -49,7 +49,11 @@ impl PathElement {
                 let inner: Vec<String> = fields
                     .iter()
                     .map(|(name, value)| {
-                        format!("{}:{}", go_json(&Value::String(name.clone())), go_json(value))
+                        format!(
+                            "{}:{}",
+                            go_json(&Value::String(name.clone())),
+                            go_json(value)
+                        )
                     })
                     .collect();
                 format!("k:{{{}}}", inner.join(","))
@@ -77,13 +81,11 @@ impl PathElement {
         match kind {
             'f' => Ok(Some(PathElement::Field(rest.to_string()))),
             'v' => {
-                let value: Value =
-                    serde_json::from_str(rest).map_err(|e| bad(&e.to_string()))?;
+                let value: Value = serde_json::from_str(rest).map_err(|e| bad(&e.to_string()))?;
                 Ok(Some(PathElement::Value(value)))
             }
             'k' => {
-                let value: Value =
-                    serde_json::from_str(rest).map_err(|e| bad(&e.to_string()))?;
+                let value: Value = serde_json::from_str(rest).map_err(|e| bad(&e.to_string()))?;
                 let Value::Object(fields) = value else {
                     return Err(bad("key is not a JSON object"));
                 };

@@ -27,8 +27,10 @@ impl FieldSet {
 
     /// The fields an applied configuration (or any object) specifies: every
     /// leaf (scalar, atomic list, empty map), every associative-list item
-    /// (`k:`) and every set-list item (`v:`). Nothing is filtered out; see
-    /// [`crate::managed::ignored_fields`].
+    /// (`k:`) and every set-list item (`v:`). Nothing is filtered out here;
+    /// [`crate::managed::apply`] and [`crate::managed::update`] then drop
+    /// identity metadata and reset subtrees (`status` for the main resource,
+    /// `spec` for `/status`).
     pub fn from_object(object: &Value, meta: &dyn PatchMeta) -> FieldSet {
         walk::compare(None, object.as_object(), meta).added
     }

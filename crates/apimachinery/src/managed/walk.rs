@@ -109,7 +109,11 @@ pub(crate) struct Comparison {
 
 /// Compares two objects. `compare(None, Some(x), meta).added` is the set of
 /// fields `x` specifies.
-pub(crate) fn compare(lhs: Option<&Object>, rhs: Option<&Object>, meta: &dyn PatchMeta) -> Comparison {
+pub(crate) fn compare(
+    lhs: Option<&Object>,
+    rhs: Option<&Object>,
+    meta: &dyn PatchMeta,
+) -> Comparison {
     let mut c = Comparison::default();
     c.map(lhs, rhs, meta, &mut Vec::new());
     c
@@ -187,10 +191,11 @@ impl Comparison {
             self.presence(lm.is_some(), rm.is_some(), path);
             return;
         }
-        let keys = lm
-            .into_iter()
-            .flat_map(|m| m.keys())
-            .chain(rm.into_iter().flat_map(|m| m.keys()).filter(|k| !lm.is_some_and(|m| m.contains_key(*k))));
+        let keys = lm.into_iter().flat_map(|m| m.keys()).chain(
+            rm.into_iter()
+                .flat_map(|m| m.keys())
+                .filter(|k| !lm.is_some_and(|m| m.contains_key(*k))),
+        );
         for key in keys {
             path.push(PathElement::Field(key.clone()));
             let lv = lm.and_then(|m| m.get(key));
@@ -212,12 +217,16 @@ impl Comparison {
     ) {
         let left = indexed(kind, la);
         let right = indexed(kind, ra);
-        let left_map: BTreeMap<&PathElement, &Value> = left.iter().map(|(pe, v)| (pe, *v)).collect();
-        let right_map: BTreeMap<&PathElement, &Value> = right.iter().map(|(pe, v)| (pe, *v)).collect();
-        let order = left
-            .iter()
-            .map(|(pe, _)| pe)
-            .chain(right.iter().map(|(pe, _)| pe).filter(|pe| !left_map.contains_key(pe)));
+        let left_map: BTreeMap<&PathElement, &Value> =
+            left.iter().map(|(pe, v)| (pe, *v)).collect();
+        let right_map: BTreeMap<&PathElement, &Value> =
+            right.iter().map(|(pe, v)| (pe, *v)).collect();
+        let order = left.iter().map(|(pe, _)| pe).chain(
+            right
+                .iter()
+                .map(|(pe, _)| pe)
+                .filter(|pe| !left_map.contains_key(pe)),
+        );
         for pe in order {
             let lv = left_map.get(pe).copied();
             let rv = right_map.get(pe).copied();
@@ -271,14 +280,19 @@ fn merge_field(live: Value, config: &Value, field: &FieldMeta) -> Value {
 /// Merges two associative or set lists in upstream's order: the
 /// configuration's order, with live-only items kept in place relative to
 /// the items both lists share.
-fn merge_items(kind: ListKind<'_>, live: Vec<Value>, config: &[Value], item_meta: &dyn PatchMeta) -> Vec<Value> {
+fn merge_items(
+    kind: ListKind<'_>,
+    live: Vec<Value>,
+    config: &[Value],
+    item_meta: &dyn PatchMeta,
+) -> Vec<Value> {
     let mut lhs_order = Vec::with_capacity(live.len());
     let mut lhs: BTreeMap<PathElement, Value> = BTreeMap::new();
     for item in live {
         if let Some(pe) = element(kind, &item) {
-            if !lhs.contains_key(&pe) {
-                lhs_order.push(pe.clone());
-                lhs.insert(pe, item);
+            if let std::collections::btree_map::Entry::Vacant(slot) = lhs.entry(pe) {
+                lhs_order.push(slot.key().clone());
+                slot.insert(item);
             }
         }
     }

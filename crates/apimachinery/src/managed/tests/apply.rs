@@ -4,7 +4,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use serde_json::{json, Value};
 
-use super::{apply_op, check, deployment, force_op, run, split, Op, T1, T2};
+use super::{apply_op, check, deployment, force_op, run, split, Op, Outcome, T1, T2};
 use crate::managed::{apply, ApplyError, Conflict, Manager, Operation};
 use crate::patch::k8s_meta::for_type;
 
@@ -26,7 +26,13 @@ fn apply_creates_ownership() {
     let meta = for_type::<Deployment>();
     let config = nginx(3, "nginx:1.25");
     // The whole object, managedFields included.
-    let got = apply(&Value::Null, &config, &Manager::new("kubectl", "apps/v1", T1), false, &meta);
+    let got = apply(
+        &Value::Null,
+        &config,
+        &Manager::new("kubectl", "apps/v1", T1),
+        false,
+        &meta,
+    );
     let mut expected = config.clone();
     expected["metadata"]["managedFields"] = json!([{
         "manager": "kubectl",
@@ -45,7 +51,13 @@ fn apply_creates_ownership() {
 
     // Re-applying the same configuration later changes nothing, not even
     // the entry's time.
-    let again = apply(&expected, &config, &Manager::new("kubectl", "apps/v1", T2), false, &meta);
+    let again = apply(
+        &expected,
+        &config,
+        &Manager::new("kubectl", "apps/v1", T2),
+        false,
+        &meta,
+    );
     assert_eq!(again, Ok(expected.clone()));
 
     // A different value updates the time.
@@ -71,7 +83,7 @@ fn apply_scenarios() {
         d["metadata"]["labels"] = labels;
         d
     };
-    let table: Vec<(&str, Vec<Op>, Result<(Value, &[(&str, &str, &str)]), &str>)> = vec![
+    let table: Vec<(&str, Vec<Op>, Outcome<'_>)> = vec![
         (
             "dropping a label from the configuration removes it",
             vec![
@@ -358,7 +370,10 @@ fn conflict_causes() {
     assert_eq!(
         causes,
         [
-            (r#"conflict with "m1" using apps/v1"#.to_string(), ".spec.replicas"),
+            (
+                r#"conflict with "m1" using apps/v1"#.to_string(),
+                ".spec.replicas"
+            ),
             (
                 r#"conflict with "m1" using apps/v1"#.to_string(),
                 r#".spec.template.spec.containers[name="nginx"].image"#
@@ -370,7 +385,10 @@ fn conflict_causes() {
         subresource: Some("status".into()),
         ..conflict(".status.replicas")
     };
-    assert_eq!(status.cause_message(), r#"conflict with "m1" with subresource "status""#);
+    assert_eq!(
+        status.cause_message(),
+        r#"conflict with "m1" with subresource "status""#
+    );
 }
 
 #[test]
@@ -378,28 +396,46 @@ fn config_map_data() {
     let meta = for_type::<ConfigMap>();
     let cm = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data});
     let bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-    let table: Vec<(Vec<Op>, Result<(Value, &[(&str, &str, &str)]), &str>)> = vec![
+    let table: Vec<(Vec<Op>, Outcome<'_>)> = vec![
         (
-            vec![apply_op("a", cm(json!({"x": "1", "y": "2"}))), apply_op("a", cm(json!({"x": "1"})))],
-            Ok((cm(json!({"x": "1"})), &[("a", "Apply", r#"{"f:data":{"f:x":{}}}"#)])),
+            vec![
+                apply_op("a", cm(json!({"x": "1", "y": "2"}))),
+                apply_op("a", cm(json!({"x": "1"}))),
+            ],
+            Ok((
+                cm(json!({"x": "1"})),
+                &[("a", "Apply", r#"{"f:data":{"f:x":{}}}"#)],
+            )),
         ),
         // Nothing left: the map goes, and so does the entry.
         (
-            vec![apply_op("a", cm(json!({"x": "1"}))), apply_op("a", bare.clone())],
+            vec![
+                apply_op("a", cm(json!({"x": "1"}))),
+                apply_op("a", bare.clone()),
+            ],
             Ok((bare.clone(), &[])),
         ),
         // An empty map in the configuration is owned as a leaf and kept.
         (
-            vec![apply_op("a", cm(json!({"x": "1"}))), apply_op("a", cm(json!({})))],
+            vec![
+                apply_op("a", cm(json!({"x": "1"}))),
+                apply_op("a", cm(json!({}))),
+            ],
             Ok((cm(json!({})), &[("a", "Apply", r#"{"f:data":{}}"#)])),
         ),
         // null in a configuration specifies nothing.
         (
             vec![apply_op("a", cm(json!({"x": "1", "y": null})))],
-            Ok((cm(json!({"x": "1"})), &[("a", "Apply", r#"{"f:data":{"f:x":{}}}"#)])),
+            Ok((
+                cm(json!({"x": "1"})),
+                &[("a", "Apply", r#"{"f:data":{"f:x":{}}}"#)],
+            )),
         ),
         (
-            vec![apply_op("a", cm(json!({"x": "1"}))), apply_op("b", cm(json!({"x": "2"})))],
+            vec![
+                apply_op("a", cm(json!({"x": "1"}))),
+                apply_op("b", cm(json!({"x": "2"}))),
+            ],
             Err(r#"Apply failed with 1 conflict: conflict with "a": .data.x"#),
         ),
     ];
@@ -411,9 +447,7 @@ fn config_map_data() {
 #[test]
 fn set_lists() {
     let meta = for_type::<Pod>();
-    let pod = |finalizers: Value| {
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": finalizers}})
-    };
+    let pod = |finalizers: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": finalizers}});
     check(
         &meta,
         vec![
@@ -424,8 +458,16 @@ fn set_lists() {
         Ok((
             pod(json!(["y", "z"])),
             &[
-                ("a", "Apply", r#"{"f:metadata":{"f:finalizers":{"v:\"y\"":{}}}}"#),
-                ("b", "Apply", r#"{"f:metadata":{"f:finalizers":{"v:\"z\"":{}}}}"#),
+                (
+                    "a",
+                    "Apply",
+                    r#"{"f:metadata":{"f:finalizers":{"v:\"y\"":{}}}}"#,
+                ),
+                (
+                    "b",
+                    "Apply",
+                    r#"{"f:metadata":{"f:finalizers":{"v:\"z\"":{}}}}"#,
+                ),
             ],
         )),
     );
@@ -456,7 +498,7 @@ fn status_is_not_owned_through_the_main_resource() {
     let meta = for_type::<Deployment>();
     let mut config = nginx(1, "x");
     config["status"] = json!({"replicas": 1});
-    let spec_fields = r#"{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"x\"}":{".":{},"f:image":{},"f:name":{}}}}}}}"#;
+    let spec_fields = NGINX;
     let live = run(&meta, vec![apply_op("m", config)]);
     let entries = |v: &Result<Value, ApplyError>| v.clone().map(split).map(|(_, e)| e);
     let owned = |list: &[(&str, &str)]| -> Result<Vec<(String, String, String)>, ApplyError> {
@@ -476,7 +518,10 @@ fn status_is_not_owned_through_the_main_resource() {
     );
     assert_eq!(
         entries(&status),
-        owned(&[("kubelet", r#"{"f:status":{"f:replicas":{}}}"#), ("m", spec_fields)])
+        owned(&[
+            ("kubelet", r#"{"f:status":{"f:replicas":{}}}"#),
+            ("m", spec_fields)
+        ])
     );
     let subresource = status
         .ok()

@@ -11,7 +11,11 @@ use crate::patch::meta::PatchMeta;
 /// The field set of `object` (identity fields included), encoded.
 fn check_fields(meta: &dyn PatchMeta, object: Value, expected: &str) {
     let set = FieldSet::from_object(&object, meta);
-    assert_eq!(set.to_fields_v1().to_string(), expected, "\nobject: {object}");
+    assert_eq!(
+        set.to_fields_v1().to_string(),
+        expected,
+        "\nobject: {object}"
+    );
     // Decoding the encoding gives the same set back.
     let decoded = FieldSet::from_fields_v1(&set.to_fields_v1());
     assert_eq!(decoded, Ok(set));
@@ -146,7 +150,10 @@ fn rendered_paths() {
         ("protocol".to_string(), json!("TCP")),
         ("containerPort".to_string(), json!(80)),
     ]));
-    assert_eq!(ports.to_string(), r#".ports[containerPort=80,protocol="TCP"]"#);
+    assert_eq!(
+        ports.to_string(),
+        r#".ports[containerPort=80,protocol="TCP"]"#
+    );
     let mut finalizer = Path::fields(&["metadata", "finalizers"]);
     finalizer.0.push(PathElement::Value(json!("a\"b")));
     assert_eq!(finalizer.to_string(), r#".metadata.finalizers[="a\"b"]"#);

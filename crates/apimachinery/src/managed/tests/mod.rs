@@ -66,11 +66,22 @@ pub(super) fn run(meta: &dyn PatchMeta, ops: Vec<Op>) -> Result<Value, ApplyErro
                 manager,
                 config,
                 force,
-            } => apply(&object, &config, &Manager::new(manager, api_version, T1), force, meta)?,
+            } => apply(
+                &object,
+                &config,
+                &Manager::new(manager, api_version, T1),
+                force,
+                meta,
+            )?,
             Op::Update { manager, edit } => {
                 let mut new = object.clone();
                 edit(&mut new);
-                update(Some(&object), &new, &Manager::new(manager, api_version, T1), meta)
+                update(
+                    Some(&object),
+                    &new,
+                    &Manager::new(manager, api_version, T1),
+                    meta,
+                )
             }
             Op::Create { manager, body } => {
                 update(None, &body, &Manager::new(manager, api_version, T1), meta)
@@ -107,13 +118,16 @@ pub(super) fn split(mut object: Value) -> (Value, Vec<(String, String, String)>)
     (object, entries)
 }
 
+/// Expected entries: `(manager, operation, fieldsV1)`.
+pub(super) type Entries<'a> = &'a [(&'a str, &'a str, &'a str)];
+
+/// What a scenario ends with: the object without managedFields and its
+/// entries, or the error message.
+pub(super) type Outcome<'a> = Result<(Value, Entries<'a>), &'a str>;
+
 /// Runs a scenario and checks the resulting object (without managedFields)
 /// and entries, or the error message.
-pub(super) fn check(
-    meta: &dyn PatchMeta,
-    ops: Vec<Op>,
-    expected: Result<(Value, &[(&str, &str, &str)]), &str>,
-) {
+pub(super) fn check(meta: &dyn PatchMeta, ops: Vec<Op>, expected: Outcome<'_>) {
     let got = run(meta, ops).map(split).map_err(|e| e.to_string());
     let expected = expected
         .map(|(object, entries)| {

@@ -4,7 +4,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{json, Value};
 
-use super::{apply_op, check, deployment, split, Op, T1, T2};
+use super::{apply_op, check, deployment, split, Op, Outcome, T1, T2};
 use crate::managed::{update, Manager};
 use crate::patch::k8s_meta::for_type;
 
@@ -24,7 +24,7 @@ fn update_scenarios() {
         f(&mut d);
         d
     };
-    let table: Vec<(&str, Vec<Op>, Result<(Value, &[(&str, &str, &str)]), &str>)> = vec![
+    let table: Vec<(&str, Vec<Op>, Outcome<'_>)> = vec![
         (
             "create owns every field but the identity",
             vec![Op::Create {
@@ -154,7 +154,11 @@ fn update_scenarios() {
                         "Update",
                         r#"{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{}}}}}}}"#,
                     ),
-                    ("x", "Update", r#"{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:replicas":{}}}"#),
+                    (
+                        "x",
+                        "Update",
+                        r#"{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:replicas":{}}}"#,
+                    ),
                 ],
             )),
         ),
@@ -182,37 +186,76 @@ fn request_managed_fields() {
     // A client that omits managedFields keeps the stored ones.
     let mut edited = cm.clone();
     edited["data"]["b"] = json!("2");
-    let got = split(update(Some(&created), &edited, &Manager::new("editor", "v1", T2), &meta)).1;
+    let got = split(update(
+        Some(&created),
+        &edited,
+        &Manager::new("editor", "v1", T2),
+        &meta,
+    ))
+    .1;
     assert_eq!(
         got,
         [
-            ("creator".into(), "Update".into(), r#"{"f:data":{"f:a":{}}}"#.into()),
-            ("editor".into(), "Update".into(), r#"{"f:data":{"f:b":{}}}"#.into()),
+            (
+                "creator".into(),
+                "Update".into(),
+                r#"{"f:data":{"f:a":{}}}"#.into()
+            ),
+            (
+                "editor".into(),
+                "Update".into(),
+                r#"{"f:data":{"f:b":{}}}"#.into()
+            ),
         ]
     );
 
     // `[{}]` clears them; so does a request that sets its own.
     let mut reset = created.clone();
     reset["metadata"]["managedFields"] = json!([{}]);
-    let got = update(Some(&created), &reset, &Manager::new("editor", "v1", T2), &meta);
+    let got = update(
+        Some(&created),
+        &reset,
+        &Manager::new("editor", "v1", T2),
+        &meta,
+    );
     assert_eq!(got.pointer("/metadata/managedFields"), None);
     let mut own = created.clone();
     own["metadata"]["managedFields"] = json!([{
         "manager": "someone", "operation": "Apply", "apiVersion": "v1",
         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}
     }]);
-    let got = split(update(Some(&created), &own, &Manager::new("editor", "v1", T2), &meta)).1;
+    let got = split(update(
+        Some(&created),
+        &own,
+        &Manager::new("editor", "v1", T2),
+        &meta,
+    ))
+    .1;
     assert_eq!(
         got,
-        [("someone".into(), "Apply".into(), r#"{"f:data":{"f:a":{}}}"#.into())]
+        [(
+            "someone".into(),
+            "Apply".into(),
+            r#"{"f:data":{"f:a":{}}}"#.into()
+        )]
     );
     // Unreadable ones fall back to the stored ones.
     let mut bad = created.clone();
     bad["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Bogus"}]);
-    let got = split(update(Some(&created), &bad, &Manager::new("editor", "v1", T2), &meta)).1;
+    let got = split(update(
+        Some(&created),
+        &bad,
+        &Manager::new("editor", "v1", T2),
+        &meta,
+    ))
+    .1;
     assert_eq!(
         got,
-        [("creator".into(), "Update".into(), r#"{"f:data":{"f:a":{}}}"#.into())]
+        [(
+            "creator".into(),
+            "Update".into(),
+            r#"{"f:data":{"f:a":{}}}"#.into()
+        )]
     );
 }
 
@@ -234,7 +277,11 @@ fn status_writes() {
         got,
         [
             ("c".into(), "Update".into(), ALL.into()),
-            ("kubelet".into(), "Update".into(), r#"{"f:status":{"f:replicas":{}}}"#.into()),
+            (
+                "kubelet".into(),
+                "Update".into(),
+                r#"{"f:status":{"f:replicas":{}}}"#.into()
+            ),
         ]
     );
 }
