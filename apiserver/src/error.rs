@@ -236,7 +236,11 @@ impl ApiError {
                 }
                 let causes: Vec<Value> = causes
                     .iter()
-                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .map(|c| {
+                        // Causes carry the detail; kubectl prefixes the field itself.
+                        let detail = c.message.strip_prefix(&format!("{}: ", c.field)).unwrap_or(&c.message);
+                        json!({"reason": c.reason, "message": detail, "field": c.field})
+                    })
                     .collect();
                 d["causes"] = Value::Array(causes);
                 Some(d)

@@ -123,7 +123,7 @@ async fn strict_field_validation() {
     p["spec"]["foo"] = json!(1);
     let r = s.post(&format!("{PODS}?fieldValidation=Strict"), &p).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.body["message"], "strict decoding error: unknown field \"spec.foo\"");
+    assert_eq!(r.body["message"], "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.foo\"");
     let dup = br#"{"metadata":{"name":"d","name":"d"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#.to_vec();
     let r = s.send(Method::POST, &format!("{PODS}?fieldValidation=Strict"), "application/json", dup, None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

@@ -53,12 +53,35 @@ pub fn normalize_object(ctx: &Ctx, def: &ResourceDef, mut value: Value, duplicat
     let mut warnings = Vec::new();
     match validation {
         FieldValidation::Strict if !problems.is_empty() => {
-            return Err(ApiError::bad_request(format!("strict decoding error: {}", problems.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+                def.kind,
+                def.version,
+                def.kind,
+                problems.join(", ")
+            )));
         }
         FieldValidation::Warn => warnings = problems,
         _ => {}
     }
+    let mut normalized = normalized;
+    drop_empty_metadata(&mut normalized);
     Ok(Body { value: normalized, warnings })
+}
+
+/// Go omits empty maps and lists in `metadata` (`omitempty`); so do we.
+pub fn drop_empty_metadata(obj: &mut Value) {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.retain(|k, v| {
+            let empty = match v {
+                Value::Object(o) => o.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::String(s) => s.is_empty() && k != "name",
+                _ => false,
+            };
+            !empty || !matches!(k.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields" | "generateName" | "namespace")
+        });
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {

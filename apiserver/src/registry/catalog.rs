@@ -132,11 +132,11 @@ pub fn all() -> Vec<ResourceDef> {
             .fields(&["spec.unschedulable"]).strategy(strategy::NodeStrategy).build(),
         def::<core::PersistentVolumeClaim>().short(&["pvc"]).status().strategy(with_status().defaults(|o| {
             strategy::defaults::set_default(o, &["spec", "volumeMode"], serde_json::json!("Filesystem"));
-        }).validate_with(strategy::config::validate_pvc)).build(),
+        }).validate_with(strategy::config::validate_pvc).initial_status(|| serde_json::json!({"phase": "Pending"}))).build(),
         def::<core::PersistentVolume>().short(&["pv"]).status().strategy(with_status().defaults(|o| {
             strategy::defaults::set_default(o, &["spec", "persistentVolumeReclaimPolicy"], serde_json::json!("Retain"));
             strategy::defaults::set_default(o, &["spec", "volumeMode"], serde_json::json!("Filesystem"));
-        }).validate_with(strategy::config::validate_pv)).build(),
+        }).validate_with(strategy::config::validate_pv).initial_status(|| serde_json::json!({"phase": "Pending"}))).build(),
         def::<core::Pod>().short(&["po"]).all().status()
             .sub(sub("binding", "", "v1", "Binding", CREATE))
             .sub(sub("eviction", "policy", "v1", "Eviction", CREATE))

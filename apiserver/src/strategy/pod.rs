@@ -92,6 +92,12 @@ impl Strategy for PodStrategy {
 
 /// Validate a `PodSpec` at `path` (also used for workload templates).
 pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    validate_pod_spec_with_claims(spec, path, &[])
+}
+
+/// As `validate_pod_spec`, with extra volume names that mounts may use
+/// (a StatefulSet's `volumeClaimTemplates`).
+pub fn validate_pod_spec_with_claims(spec: &Value, path: &str, claim_volumes: &[&str]) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let containers = spec.get("containers").and_then(Value::as_array);
     if containers.is_none_or(Vec::is_empty) {
@@ -132,7 +138,7 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             errs.push(FieldError::not_supported(format!("{path}.dnsPolicy"), &json!(p), DNS_POLICIES));
         }
     }
-    let mut volume_names: Vec<&str> = Vec::new();
+    let mut volume_names: Vec<&str> = claim_volumes.to_vec();
     if let Some(vols) = spec.get("volumes").and_then(Value::as_array) {
         for (i, v) in vols.iter().enumerate() {
             let name = v.get("name").and_then(Value::as_str).unwrap_or("");

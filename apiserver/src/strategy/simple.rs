@@ -18,11 +18,13 @@ pub struct PlainStrategy {
     pub defaulter: Option<Defaulter>,
     pub validator: Option<Validator>,
     pub update_validator: Option<UpdateValidator>,
+    /// The status a new object starts with (status subresource kinds).
+    pub initial_status: Option<fn() -> Value>,
 }
 
 impl PlainStrategy {
     pub const fn new() -> Self {
-        PlainStrategy { has_status: false, name_rule: NameRule::Subdomain, generation: false, defaulter: None, validator: None, update_validator: None }
+        PlainStrategy { has_status: false, name_rule: NameRule::Subdomain, generation: false, defaulter: None, validator: None, update_validator: None, initial_status: None }
     }
     pub const fn with_status(mut self) -> Self {
         self.has_status = true;
@@ -42,6 +44,10 @@ impl PlainStrategy {
     }
     pub const fn validate_with(mut self, f: Validator) -> Self {
         self.validator = Some(f);
+        self
+    }
+    pub const fn initial_status(mut self, f: fn() -> Value) -> Self {
+        self.initial_status = Some(f);
         self
     }
     pub const fn validate_update_with(mut self, f: UpdateValidator) -> Self {
@@ -68,6 +74,9 @@ impl Strategy for PlainStrategy {
     fn prepare_for_create(&self, obj: &mut Value) {
         if self.has_status {
             strip_status(obj);
+        }
+        if let Some(f) = self.initial_status {
+            obj["status"] = f();
         }
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {

@@ -36,8 +36,13 @@ fn validate_selector_and_template(obj: &Value, template_path: &str, require_sele
             }
         }
     }
+    let claims: Vec<&str> = obj
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
     if let Some(spec) = obj.pointer(&format!("/spec/{}/spec", template_path.replace('.', "/"))) {
-        errs.extend(validate_pod_spec(spec, &format!("spec.{template_path}.spec")));
+        errs.extend(super::pod::validate_pod_spec_with_claims(spec, &format!("spec.{template_path}.spec"), &claims));
     }
     errs
 }

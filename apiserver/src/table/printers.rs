@@ -598,7 +598,7 @@ const CRONJOB: Printer = Printer {
             name(obj),
             json!(s(obj, "/spec/schedule")),
             none_if_empty(s(obj, "/spec/timeZone").to_string()),
-            json!(obj.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false)),
+            json!(if obj.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false) { "True" } else { "False" }),
             json!(arr(obj, "/status/active").len()),
             json!(last),
             age(obj, now),
