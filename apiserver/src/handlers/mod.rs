@@ -2,6 +2,7 @@
 //! a `ResourceDef` and a verb, then calls one small handler per verb; kinds
 //! differ only through their strategy.
 
+mod componentstatus;
 mod fields;
 mod meta;
 mod params;
@@ -119,6 +120,9 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
         return subresource::handle(ctx, &sub).await;
     }
     check_verb(&ctx.def, ctx.info.verb)?;
+    if componentstatus::is_componentstatus(&ctx) {
+        return componentstatus::handle(ctx).await;
+    }
     if reviews::is_review(&ctx) {
         return reviews::create(ctx).await;
     }

@@ -118,6 +118,7 @@ pub fn all() -> Vec<ResourceDef> {
     vec![
         // core/v1
         def::<core::Binding>().verbs(CREATE).build_binding(),
+        def::<core::ComponentStatus>().short(&["cs"]).verbs(&["get", "list"]).build(),
         def::<core::ConfigMap>().short(&["cm"]).strategy(PlainStrategy::new().validate_with(strategy::config::validate_configmap)).build(),
         def::<core::Endpoints>().short(&["ep"]).build(),
         def::<core::Event>().short(&["ev"]).fields(&[
