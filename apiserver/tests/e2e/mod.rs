@@ -277,10 +277,11 @@ impl Kubectl {
     /// `check(cmd, expect)`: `None` when the run matches, else a report.
     pub fn check(&self, case: &Case) -> Option<String> {
         let out = self.run_env(case.cmd, case.env);
-        self.verdict(case, &out)
+        self.verdict(case.cmd, case, &out)
     }
 
-    pub fn verdict(&self, case: &Case, out: &Output) -> Option<String> {
+    /// Compares `out` (of running `cmd`) with the code and patterns of `case`.
+    pub fn verdict(&self, cmd: &str, case: &Case, out: &Output) -> Option<String> {
         let mut problems = Vec::new();
         if out.timed_out {
             problems.push(format!("timed out after {KUBECTL_TIMEOUT:?}"));
@@ -301,7 +302,7 @@ impl Kubectl {
         if problems.is_empty() {
             return None;
         }
-        let mut report = format!("$ kubectl.{} {}\n", self.version, case.cmd);
+        let mut report = format!("$ kubectl.{} {}\n", self.version, cmd);
         for p in &problems {
             let _ = writeln!(report, "  - {p}");
         }
