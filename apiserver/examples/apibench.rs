@@ -76,7 +76,7 @@ pub struct Plan {
 impl Plan {
     fn full() -> Plan {
         Plan {
-            reps: 3,
+            reps: 5,
             phase: Duration::from_secs(2),
             client_counts: vec![1, 64],
             list_objects: 1000,

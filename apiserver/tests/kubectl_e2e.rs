@@ -853,7 +853,6 @@ fn removed_api_version_is_named() {
 }
 
 #[test]
-#[ignore = "server bug: autoscaling/v1 is not served; kubectl 1.32 `autoscale` POSTs autoscaling/v1 HorizontalPodAutoscaler and gets 404"]
 fn autoscale() {
     each_version(|_, k| {
         k.check_all(&[

@@ -196,6 +196,10 @@ impl ApiServer {
         let mut problems = LogProblems::default();
         for line in text.lines() {
             let plain = strip_ansi(line);
+            if plain.contains("health check failed") {
+                // Our own readiness polling during start-up.
+                continue;
+            }
             let level = if plain.contains(" WARN ") {
                 &mut problems.warn
             } else if plain.contains(" ERROR ") || plain.contains("panicked") {
@@ -259,4 +263,104 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ).
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at state.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Busy and total CPU seconds of the whole machine, from `/proc/stat`.
+pub fn machine_cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some(((total - idle) / USER_HZ, total / USER_HZ))
+}
+
+/// The pid of the process whose command line contains `needle` (e.g. the
+/// etcd listening on a given URL), if exactly one does.
+pub fn find_pid(program: &str, needle: &str) -> Option<u32> {
+    let mut found = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let is_program = args.first().is_some_and(|a| a.rsplit('/').next() == Some(program));
+        if is_program && args.iter().any(|a| a.contains(needle)) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(pid);
+        }
+    }
+    found
+}
+
+/// CPU used between two points, in cores: the API server, etcd (when one
+/// is involved), this harness and everything else on the machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    pub apiserver: Option<f64>,
+    pub etcd: Option<f64>,
+    pub harness: Option<f64>,
+    pub other: Option<f64>,
+}
+
+impl CpuUse {
+    pub fn render(&self) -> String {
+        let f = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}"));
+        format!("{} / {} / {} / {}", f(self.apiserver), f(self.etcd), f(self.harness), f(self.other))
+    }
+}
+
+pub struct CpuMeter {
+    at: Instant,
+    apiserver: Option<(u32, f64)>,
+    etcd: Option<(u32, f64)>,
+    harness: Option<f64>,
+    machine: Option<(f64, f64)>,
+}
+
+impl CpuMeter {
+    pub fn start(apiserver: Option<u32>, etcd: Option<u32>) -> CpuMeter {
+        let sample = |pid: Option<u32>| pid.and_then(|p| Some((p, process_cpu_seconds(&p.to_string())?)));
+        CpuMeter {
+            at: Instant::now(),
+            apiserver: sample(apiserver),
+            etcd: sample(etcd),
+            harness: process_cpu_seconds("self"),
+            machine: machine_cpu_seconds(),
+        }
+    }
+
+    pub fn finish(&self) -> CpuUse {
+        let wall = self.at.elapsed().as_secs_f64().max(f64::EPSILON);
+        let of = |before: Option<(u32, f64)>| {
+            before.and_then(|(pid, b)| process_cpu_seconds(&pid.to_string()).map(|a| (a - b) / wall))
+        };
+        let apiserver = of(self.apiserver);
+        let etcd = of(self.etcd);
+        let harness = match (self.harness, process_cpu_seconds("self")) {
+            (Some(b), Some(a)) => Some((a - b) / wall),
+            _ => None,
+        };
+        let busy = match (self.machine, machine_cpu_seconds()) {
+            (Some((b0, _)), Some((b1, _))) => Some((b1 - b0) / wall),
+            _ => None,
+        };
+        let other = busy.map(|busy| (busy - apiserver.unwrap_or(0.0) - etcd.unwrap_or(0.0) - harness.unwrap_or(0.0)).max(0.0));
+        CpuUse { apiserver, etcd, harness, other }
+    }
 }

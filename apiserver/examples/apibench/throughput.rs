@@ -20,7 +20,7 @@ use tokio::sync::Barrier;
 
 use crate::client::{excerpt, resource_version, Conn};
 use crate::load::{self, http_error_kind, Phase, WorkerOut};
-use crate::server::{ApiServer, Backend};
+use crate::server::{find_pid, ApiServer, Backend, CpuMeter, CpuUse};
 use crate::stats::{median, ms, rate, Errors, Report};
 use crate::Ctx;
 
@@ -79,6 +79,7 @@ struct Figures {
     rate: Option<f64>,
     p50: Option<f64>,
     p99: Option<f64>,
+    cpu: CpuUse,
 }
 
 #[derive(Default)]
@@ -88,17 +89,18 @@ struct Results {
 }
 
 impl Results {
-    fn record(&mut self, key: (Target, Op, usize), mut phase: Phase) {
-        let figures = Figures { rate: phase.rate(), p50: phase.lat.percentile_ms(50.0), p99: phase.lat.percentile_ms(99.0) };
+    fn record(&mut self, key: (Target, Op, usize), mut phase: Phase, cpu: CpuUse) {
+        let figures = Figures { rate: phase.rate(), p50: phase.lat.percentile_ms(50.0), p99: phase.lat.percentile_ms(99.0), cpu };
         eprintln!(
-            "apibench:   {:<22} {:<20} {:>2} clients: {:>9}  p50 {:>9}  p99 {:>9}  errors {}",
+            "apibench:   {:<22} {:<8} {:>2} clients: {:>9}  p50 {:>9}  p99 {:>9}  errors {}  cpu {}",
             key.0.label(),
             format!("{:?}", key.1).to_lowercase(),
             key.2,
             rate(figures.rate),
             ms(figures.p50),
             ms(figures.p99),
-            phase.errors.total()
+            phase.errors.total(),
+            cpu.render()
         );
         self.runs.entry(key).or_default().push(figures);
         self.errors.entry(key).or_default().merge(&phase.errors);
@@ -110,6 +112,12 @@ impl Results {
             rate: median(runs.iter().map(|f| f.rate)),
             p50: median(runs.iter().map(|f| f.p50)),
             p99: median(runs.iter().map(|f| f.p99)),
+            cpu: CpuUse {
+                apiserver: median(runs.iter().map(|f| f.cpu.apiserver)),
+                etcd: median(runs.iter().map(|f| f.cpu.etcd)),
+                harness: median(runs.iter().map(|f| f.cpu.harness)),
+                other: median(runs.iter().map(|f| f.cpu.other)),
+            },
         }
     }
 }
@@ -270,17 +278,22 @@ async fn raw_worker(job: RawJob, objs: Vec<(String, u64)>, barrier: Arc<Barrier>
 
 pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let plan = &ctx.plan;
-    eprintln!("apibench: [a] starting etcd and two API servers");
-    let etcd = tokio::task::spawn_blocking(TestEtcd::start)
-        .await
-        .context("starting etcd")?
-        .map_err(anyhow::Error::msg)
-        .context("starting etcd")?;
-    let store = EtcdStore::connect(&[etcd.endpoint()], EtcdConfig::default()).await.context("connecting to etcd")?;
+    eprintln!("apibench: [a] starting two etcds and two API servers");
+    // The raw reference gets its own etcd: writes outside the API server's
+    // prefix would otherwise move etcd's revision past the watch cache's and
+    // stall the API server's consistent reads (see BENCHMARKS.md).
+    let etcd = start_etcd().await?;
+    let raw_etcd = start_etcd().await?;
+    let store = EtcdStore::connect(&[raw_etcd.endpoint()], EtcdConfig::default()).await.context("connecting to etcd")?;
     let (embedded, _) = ApiServer::start(&ctx.bin, "a-embedded", &ctx.work.join("a-embedded"), Backend::Embedded, &ctx.logs).await?;
     let (on_etcd, _) =
         ApiServer::start(&ctx.bin, "a-etcd", &ctx.work.join("a-etcd"), Backend::Etcd { endpoint: etcd.endpoint() }, &ctx.logs).await?;
     let servers = [(Target::Embedded, &embedded), (Target::OnEtcd, &on_etcd)];
+    let etcd_pid = find_pid("etcd", &format!("--listen-client-urls={}", etcd.endpoint()));
+    let raw_etcd_pid = find_pid("etcd", &format!("--listen-client-urls={}", raw_etcd.endpoint()));
+    if etcd_pid.is_none() || raw_etcd_pid.is_none() {
+        eprintln!("apibench: [a] etcd's pid not found; its CPU counts as \"other\"");
+    }
 
     // The stored size of the ConfigMaps, for raw values of the same size.
     let mut probe = Conn::connect(embedded.addr).await?;
@@ -322,6 +335,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                     list_expect: plan.list_objects,
                     duration: plan.phase,
                 };
+                let meter = CpuMeter::start(None, raw_etcd_pid);
                 let (phase, objs) = load::run_phase(clients, |c, barrier| {
                     let mut job = job.clone();
                     job.key_prefix = format!("{RAW_PREFIX}/r{rep}/n{clients}/c{c}");
@@ -331,13 +345,14 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                 if op == Op::Create {
                     keys = objs;
                 }
-                results.record((Target::RawEtcd, op, clients), phase);
+                results.record((Target::RawEtcd, op, clients), phase, meter.finish());
             }
             // Through the API server, on each backend.
             for (target, server) in servers {
                 let mut objects = Vec::new();
                 for op in [Op::Create, Op::Get, Op::Update, Op::List] {
                     let job = ApiJob { addr: server.addr, op, name_prefix: String::new(), duration: plan.phase };
+                    let meter = CpuMeter::start(server.pid(), etcd_pid);
                     let (phase, objs) = load::run_phase(clients, |c, barrier| {
                         let mut job = job.clone();
                         job.name_prefix = format!("cm-r{rep}-n{clients}-c{c}");
@@ -347,7 +362,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                     if matches!(op, Op::Create | Op::Update) {
                         objects = objs;
                     }
-                    results.record((target, op, clients), phase);
+                    results.record((target, op, clients), phase, meter.finish());
                 }
             }
         }
@@ -360,7 +375,16 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     drop(embedded);
     drop(on_etcd);
     drop(etcd);
+    drop(raw_etcd);
     Ok(())
+}
+
+async fn start_etcd() -> anyhow::Result<TestEtcd> {
+    tokio::task::spawn_blocking(TestEtcd::start)
+        .await
+        .context("starting etcd")?
+        .map_err(anyhow::Error::msg)
+        .context("starting etcd")
 }
 
 fn summarise(ctx: &Ctx, report: &mut Report, results: &Results, value_bytes: usize) {
@@ -406,20 +430,21 @@ fn summarise(ctx: &Ctx, report: &mut Report, results: &Results, value_bytes: usi
         if plan.reps == 1 { "" } else { "s" },
         plan.phase.as_secs_f64()
     );
-    let _ = writeln!(table, "| target | operation | clients | throughput | p50 | p99 | errors |");
-    let _ = writeln!(table, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(table, "| target | operation | clients | throughput | p50 | p99 | errors | CPU cores: apiserver / etcd / harness / other |");
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
     for (&(target, op, clients), _) in &results.runs {
         let f = results.median((target, op, clients));
         let errors = results.errors.get(&(target, op, clients)).map(Errors::total).unwrap_or(0);
         failed += errors;
         let _ = writeln!(
             table,
-            "| {} | {} | {clients} | {} | {} | {} | {errors} |",
+            "| {} | {} | {clients} | {} | {} | {} | {errors} | {} |",
             target.label(),
             op.label(target, plan.list_objects),
             rate(f.rate),
             ms(f.p50),
-            ms(f.p99)
+            ms(f.p99),
+            f.cpu.render()
         );
     }
     report.details.push(table);

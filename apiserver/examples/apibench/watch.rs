@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::client::{excerpt, find, resource_version, Conn};
 use crate::load::{self, http_error_kind};
-use crate::server::{ApiServer, Backend};
+use crate::server::{ApiServer, Backend, CpuMeter, CpuUse};
 use crate::stats::{median, ms, thousands, Errors, Report, Samples};
 use crate::Ctx;
 
@@ -201,10 +201,12 @@ struct RunOut {
     starved: usize,
     ended_early: Errors,
     error_events: usize,
+    cpu: CpuUse,
 }
 
-async fn one_run(addr: SocketAddr, run: usize, ctx: &Ctx) -> anyhow::Result<RunOut> {
+async fn one_run(server: &ApiServer, run: usize, ctx: &Ctx) -> anyhow::Result<RunOut> {
     let plan = &ctx.plan;
+    let addr = server.addr;
     let ns = format!("watch-bench-{run}");
     load::namespace(addr, &ns).await?;
     let mut conn = Conn::connect(addr).await?;
@@ -244,6 +246,7 @@ async fn one_run(addr: SocketAddr, run: usize, ctx: &Ctx) -> anyhow::Result<RunO
     let interval = Duration::from_secs_f64(1.0 / f64::from(plan.watch_rate));
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(UNSET)).collect());
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(UNSET)).collect());
+    let meter = CpuMeter::start(server.pid(), None);
     let writer_out = {
         let (ns, sent, acked) = (ns.clone(), sent.clone(), acked.clone());
         let thread = std::thread::Builder::new()
@@ -262,6 +265,7 @@ async fn one_run(addr: SocketAddr, run: usize, ctx: &Ctx) -> anyhow::Result<RunO
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = stop_tx.send(true);
+    let cpu = meter.finish();
 
     let mut lat_ack = Samples::default();
     let mut lat_sent = Samples::default();
@@ -306,6 +310,7 @@ async fn one_run(addr: SocketAddr, run: usize, ctx: &Ctx) -> anyhow::Result<RunO
         starved,
         ended_early,
         error_events,
+        cpu,
     })
 }
 
@@ -322,6 +327,7 @@ struct RunFigures {
     min_events: usize,
     max_events: usize,
     starved: usize,
+    cpu: CpuUse,
 }
 
 pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
@@ -330,7 +336,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let (server, _) = ApiServer::start(&ctx.bin, "b-watch", &ctx.work.join("b-watch"), Backend::Embedded, &ctx.logs).await?;
     let mut runs = Vec::new();
     for run in 0..plan.watch_runs {
-        let mut out = one_run(server.addr, run, ctx).await?;
+        let mut out = one_run(&server, run, ctx).await?;
         let figures = RunFigures {
             established: out.established,
             writes_ok: out.writes_ok,
@@ -343,9 +349,10 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             min_events: out.min_events,
             max_events: out.max_events,
             starved: out.starved,
+            cpu: out.cpu,
         };
         eprintln!(
-            "apibench: [b] run {}: {} writes ({:.0}/s), {} deliveries; from ack p50 {} p99 {} max {}; from send p50 {} p99 {}; events/watcher {}..{}",
+            "apibench: [b] run {}: {} writes ({:.0}/s), {} deliveries; from ack p50 {} p99 {} max {}; from send p50 {} p99 {}; events/watcher {}..{}; cpu {}",
             run + 1,
             figures.writes_ok,
             figures.write_rate,
@@ -356,7 +363,8 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             ms(figures.p50_sent),
             ms(figures.p99_sent),
             figures.min_events,
-            figures.max_events
+            figures.max_events,
+            figures.cpu.render()
         );
         if out.connect_errors.total() > 0 {
             report.problem(format!("[b] run {}: {} watches could not be established: {}", run + 1, out.connect_errors.total(), out.connect_errors.summary()));
@@ -384,6 +392,12 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let starved: usize = runs.iter().map(|r| r.starved).sum();
     let write_rate = median(runs.iter().map(|r| Some(r.write_rate)));
     let n = runs.len();
+    let cpu = CpuUse {
+        apiserver: median(runs.iter().map(|r| r.cpu.apiserver)),
+        etcd: None,
+        harness: median(runs.iter().map(|r| r.cpu.harness)),
+        other: median(runs.iter().map(|r| r.cpu.other)),
+    };
     report.info("b", "watchers established (min over runs)", format!("{established} / {}", plan.watchers));
     report.info("b", "writer rate achieved (median)", format!("{:.0} writes/s ({writes} writes per run)", write_rate.unwrap_or(0.0)));
     report.check(
@@ -394,6 +408,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         p99_ack.map(|p| p < 100.0),
     );
     report.info("b", "delivery latency from write sent, p50 / p99", format!("{} / {}", ms(p50_sent), ms(p99_sent)));
+    report.info("b", "CPU cores while writing: apiserver / etcd / harness / other", cpu.render());
     report.check(
         "b",
         "events received per watcher, min / max",

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admreg, authentication::v1 as authn, authorization::v1 as authz, apps::v1 as apps, autoscaling::v2 as as2,
+    admissionregistration::v1 as admreg, authentication::v1 as authn, authorization::v1 as authz, apps::v1 as apps, autoscaling::v1 as as1, autoscaling::v2 as as2,
     batch::v1 as batch, certificates::v1 as certs, coordination::v1 as coord, core::v1 as core,
     discovery::v1 as disc, events::v1 as events, networking::v1 as net, node::v1 as node, policy::v1 as policy,
     rbac::v1 as rbac, scheduling::v1 as sched, storage::v1 as storage,
@@ -173,6 +173,8 @@ pub fn all() -> Vec<ResourceDef> {
         def::<apps::StatefulSet>().short(&["sts"]).all().status().scale().strategy(strategy::StatefulSetStrategy).build(),
         // autoscaling
         def::<as2::HorizontalPodAutoscaler>().short(&["hpa"]).all().status().strategy(with_status().generation()).build(),
+        def::<as1::HorizontalPodAutoscaler>().short(&["hpa"]).all().status().strategy(with_status().generation())
+            .storage("horizontalpodautoscalers").convert(super::convert::HPA_V1).build(),
         // batch/v1
         def::<batch::CronJob>().short(&["cj"]).all().status().strategy(strategy::CronJobStrategy).build(),
         def::<batch::Job>().all().status().fields(&["status.successful"]).strategy(strategy::JobStrategy).build(),

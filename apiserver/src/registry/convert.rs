@@ -103,3 +103,94 @@ mod tests {
         }
     }
 }
+
+/// `autoscaling/v1` HorizontalPodAutoscalers are stored as `autoscaling/v2`.
+pub const HPA_V1: Conversion = Conversion { to_storage: hpa_v1_to_v2, from_storage: hpa_v2_to_v1 };
+
+pub fn hpa_v1_to_v2(v: Value) -> Value {
+    let Value::Object(mut src) = v else { return v };
+    let mut spec = src.remove("spec").and_then(|s| if let Value::Object(m) = s { Some(m) } else { None }).unwrap_or_default();
+    let mut out_spec = Map::new();
+    moved(&mut spec, &mut out_spec, &[("scaleTargetRef", "scaleTargetRef"), ("minReplicas", "minReplicas"), ("maxReplicas", "maxReplicas")]);
+    if let Some(cpu) = spec.remove("targetCPUUtilizationPercentage").filter(|c| !c.is_null()) {
+        out_spec.insert(
+            "metrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}}}]),
+        );
+    }
+    let mut status = src.remove("status").and_then(|s| if let Value::Object(m) = s { Some(m) } else { None }).unwrap_or_default();
+    let mut out_status = Map::new();
+    moved(&mut status, &mut out_status, &[
+        ("observedGeneration", "observedGeneration"), ("lastScaleTime", "lastScaleTime"),
+        ("currentReplicas", "currentReplicas"), ("desiredReplicas", "desiredReplicas"),
+    ]);
+    if let Some(cpu) = status.remove("currentCPUUtilizationPercentage").filter(|c| !c.is_null()) {
+        out_status.insert("currentMetrics".into(), json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cpu}}}]));
+    }
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), json!("autoscaling/v2"));
+    out.insert("kind".into(), json!("HorizontalPodAutoscaler"));
+    if let Some(m) = src.remove("metadata") {
+        out.insert("metadata".into(), m);
+    }
+    out.insert("spec".into(), Value::Object(out_spec));
+    if !out_status.is_empty() {
+        out.insert("status".into(), Value::Object(out_status));
+    }
+    Value::Object(out)
+}
+
+pub fn hpa_v2_to_v1(v: Value) -> Value {
+    let Value::Object(mut src) = v else { return v };
+    let cpu_target = src.get("spec").and_then(|s| s.get("metrics")).and_then(Value::as_array).and_then(|ms| {
+        ms.iter().find_map(|m| {
+            (m.pointer("/resource/name") == Some(&json!("cpu")) && m.pointer("/resource/target/type") == Some(&json!("Utilization")))
+                .then(|| m.pointer("/resource/target/averageUtilization").cloned())
+                .flatten()
+        })
+    });
+    let cpu_current = src.get("status").and_then(|s| s.get("currentMetrics")).and_then(Value::as_array).and_then(|ms| {
+        ms.iter().find_map(|m| (m.pointer("/resource/name") == Some(&json!("cpu"))).then(|| m.pointer("/resource/current/averageUtilization").cloned()).flatten())
+    });
+    let mut spec = src.remove("spec").and_then(|s| if let Value::Object(m) = s { Some(m) } else { None }).unwrap_or_default();
+    let mut out_spec = Map::new();
+    moved(&mut spec, &mut out_spec, &[("scaleTargetRef", "scaleTargetRef"), ("minReplicas", "minReplicas"), ("maxReplicas", "maxReplicas")]);
+    if let Some(c) = cpu_target {
+        out_spec.insert("targetCPUUtilizationPercentage".into(), c);
+    }
+    let mut status = src.remove("status").and_then(|s| if let Value::Object(m) = s { Some(m) } else { None }).unwrap_or_default();
+    let mut out_status = Map::new();
+    moved(&mut status, &mut out_status, &[
+        ("observedGeneration", "observedGeneration"), ("lastScaleTime", "lastScaleTime"),
+        ("currentReplicas", "currentReplicas"), ("desiredReplicas", "desiredReplicas"),
+    ]);
+    if let Some(c) = cpu_current {
+        out_status.insert("currentCPUUtilizationPercentage".into(), c);
+    }
+    out_status.entry("currentReplicas").or_insert(json!(0));
+    out_status.entry("desiredReplicas").or_insert(json!(0));
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), json!("autoscaling/v1"));
+    out.insert("kind".into(), json!("HorizontalPodAutoscaler"));
+    if let Some(m) = src.remove("metadata") {
+        out.insert("metadata".into(), m);
+    }
+    out.insert("spec".into(), Value::Object(out_spec));
+    out.insert("status".into(), Value::Object(out_status));
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod hpa_tests {
+    use super::*;
+
+    #[test]
+    fn hpa_round_trip() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 5, "targetCPUUtilizationPercentage": 80}});
+        let v2 = hpa_v1_to_v2(v1.clone());
+        assert_eq!(v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 80);
+        let back = hpa_v2_to_v1(v2);
+        assert_eq!(back["spec"], v1["spec"]);
+    }
+}

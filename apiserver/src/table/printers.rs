@@ -88,6 +88,7 @@ pub fn printer_for(group: &str, plural: &str) -> Printer {
         ("rbac.authorization.k8s.io", "clusterroles") | ("rbac.authorization.k8s.io", "roles") => ROLE,
         ("policy", "poddisruptionbudgets") => PDB,
         ("discovery.k8s.io", "endpointslices") => ENDPOINTSLICE,
+        ("autoscaling", "horizontalpodautoscalers") => HPA,
         _ => DEFAULT,
     }
 }
@@ -735,5 +736,48 @@ const ENDPOINTSLICE: Printer = Printer {
         let addrs: Vec<&str> = arr(obj, "/endpoints").iter().flat_map(|e| arr(e, "/addresses")).filter_map(Value::as_str).collect();
         let shown = if addrs.len() > 3 { format!("{} + {} more...", addrs[..3].join(","), addrs.len() - 3) } else { addrs.join(",") };
         vec![name(obj), json!(s(obj, "/addressType")), none_if_empty(ports.join(",")), none_if_empty(shown), age(obj, now)]
+    },
+};
+
+const HPA: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Reference", "string", "Reference to the target of the autoscaler"),
+        col("Targets", "string", "Current and desired metric values"),
+        col("MinPods", "string", "Lower limit for the number of pods"),
+        col("MaxPods", "string", "Upper limit for the number of pods"),
+        col("Replicas", "string", "Current number of replicas"),
+        AGE,
+    ],
+    row: |obj, now| {
+        let reference = format!("{}/{}", s(obj, "/spec/scaleTargetRef/kind"), s(obj, "/spec/scaleTargetRef/name"));
+        // autoscaling/v2 metrics, or v1's CPU target.
+        let mut targets: Vec<String> = arr(obj, "/spec/metrics")
+            .iter()
+            .filter(|m| s(m, "/type") == "Resource")
+            .map(|m| {
+                let name = s(m, "/resource/name");
+                let current = arr(obj, "/status/currentMetrics")
+                    .iter()
+                    .find(|c| s(c, "/resource/name") == name)
+                    .and_then(|c| c.pointer("/resource/current/averageUtilization").and_then(Value::as_i64))
+                    .map_or_else(|| "<unknown>".to_string(), |v| format!("{v}%"));
+                format!("{name}: {current}/{}%", i(m, "/resource/target/averageUtilization"))
+            })
+            .collect();
+        if let Some(t) = obj.pointer("/spec/targetCPUUtilizationPercentage").and_then(Value::as_i64) {
+            let current = obj.pointer("/status/currentCPUUtilizationPercentage").and_then(Value::as_i64).map_or_else(|| "<unknown>".to_string(), |v| format!("{v}%"));
+            targets.push(format!("cpu: {current}/{t}%"));
+        }
+        let min = obj.pointer("/spec/minReplicas").and_then(Value::as_i64).map_or_else(|| "<unset>".to_string(), |v| v.to_string());
+        vec![
+            name(obj),
+            json!(reference),
+            none_if_empty(targets.join(", ")),
+            json!(min),
+            json!(i(obj, "/spec/maxReplicas").to_string()),
+            json!(i(obj, "/status/currentReplicas").to_string()),
+            age(obj, now),
+        ]
     },
 };
