@@ -16,12 +16,28 @@ pub enum StorageBackend {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "apiserver", about = "The ferrokube API server: the Kubernetes 1.33 REST API over an embedded store or etcd.")]
 pub struct Options {
-    /// Address to listen on.
+    /// Address the secure (HTTPS) port listens on.
     #[arg(long, default_value = "127.0.0.1", env = "APISERVER_BIND_ADDRESS")]
     pub bind_address: IpAddr,
-    /// Port to listen on (plain HTTP until TLS arrives; keep it on loopback).
-    #[arg(long, default_value_t = 6443, env = "APISERVER_PORT")]
-    pub port: u16,
+    /// HTTPS port (0 = off). Needs --tls-cert-file and --tls-private-key-file.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// Plain-HTTP port on 127.0.0.1 for tests only (0 = off). Every request
+    /// on it is the unsecured superuser: never expose it.
+    #[arg(long, alias = "port", default_value_t = 0)]
+    pub insecure_port: u16,
+    /// Serving certificate (PEM).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates must chain to (enables x509 authentication).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Static token file: CSV lines `token,user,uid[,"group1,group2"]`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
     /// The address published in the `kubernetes` Service's endpoints (defaults to the bind address).
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,

@@ -23,6 +23,7 @@ pub mod server;
 pub mod state;
 pub mod strategy;
 pub mod table;
+pub mod tls;
 pub mod version;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct BuildOptions {
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     pub advertise: bootstrap::Advertise,
+    pub authenticator: Arc<dyn auth::Authenticator>,
 }
 
 impl Default for BuildOptions {
@@ -57,6 +59,7 @@ impl Default for BuildOptions {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: "127.0.0.1".into(), port: 6443 },
+            authenticator: Arc::new(auth::Union(vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)])),
         }
     }
 }
@@ -95,7 +98,7 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         allocators: opts.allocators,
         clock: opts.clock,
         limits: opts.limits,
-        authenticator: Arc::new(auth::InsecureAuthenticator),
+        authenticator: opts.authenticator,
         authorizer: Arc::new(auth::AlwaysAllow),
         admission: admission::default_chain(),
     });
@@ -176,6 +179,21 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     allocators.node_port_min = min;
     allocators.node_port_max = max;
     let advertise = options.advertise_address.unwrap_or(options.bind_address);
+    let mut authenticators: Vec<Box<dyn auth::Authenticator>> = vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)];
+    if let Some(path) = &options.token_auth_file {
+        authenticators.push(Box::new(auth::TokenFileAuthenticator::load(path).map_err(anyhow::Error::msg)?));
+    }
+    let tls = match (&options.tls_cert_file, &options.tls_private_key_file) {
+        (Some(cert), Some(key)) if options.secure_port != 0 => Some(tls::server_config(&tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: options.client_ca_file.clone(),
+        })?),
+        (None, None) if options.insecure_port != 0 => None,
+        _ if options.secure_port == 0 && options.insecure_port != 0 => None,
+        _ => anyhow::bail!("serving HTTPS needs --tls-cert-file and --tls-private-key-file (or, for tests only, --secure-port 0 --insecure-port N)"),
+    };
+    let advertise_port = if tls.is_some() { options.secure_port } else { options.insecure_port };
     let built = build(
         store,
         BuildOptions {
@@ -183,13 +201,45 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             allocators,
             limits: Limits { max_body_bytes: options.max_request_body_bytes, ..Limits::default() },
             clock: Arc::new(SystemClock),
-            advertise: bootstrap::Advertise { address: advertise.to_string(), port: options.port },
+            advertise: bootstrap::Advertise { address: advertise.to_string(), port: advertise_port },
+            authenticator: Arc::new(auth::Union(authenticators)),
         },
     );
-    let addr = std::net::SocketAddr::new(options.bind_address, options.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
-    tracing::info!(%addr, "serving the Kubernetes API over plain HTTP");
-    axum::serve(listener, built.router.clone()).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    if options.insecure_port != 0 {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], options.insecure_port));
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        tracing::warn!(%addr, "serving the insecure port: every request on it is the unsecured superuser");
+        let router = built.router.clone().layer(axum::Extension(tls::InsecurePort));
+        let mut stop = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "insecure port failed");
+            }
+        }));
+    }
+    if let Some(config) = tls {
+        let addr = std::net::SocketAddr::new(options.bind_address, options.secure_port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        tracing::info!(%addr, "serving the Kubernetes API over HTTPS");
+        let router = built.router.clone();
+        let mut stop = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tls::serve(listener, config, router, shutdown).await;
+        }));
+    }
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    for s in servers {
+        let _ = s.await;
+    }
     tracing::info!("shut down");
     Ok(())
 }

@@ -44,7 +44,35 @@ pub fn router(state: SharedState, startup: Arc<StartupGate>) -> Router {
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_document))
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
+}
+
+/// Every request: find the user (401 when credentials are bad or missing,
+/// except anonymous access to the public health/version paths), then
+/// authorize non-resource paths. Resource requests are authorized in the
+/// resource handler, which knows the verb and resource.
+async fn authenticate(State(state): State<SharedState>, mut req: Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_string();
+    let user = match state.authenticator.authenticate(req.headers(), req.extensions()) {
+        crate::auth::AuthOutcome::User(u) => u,
+        crate::auth::AuthOutcome::NotMine if crate::auth::is_public_path(&path) => crate::auth::anonymous(),
+        crate::auth::AuthOutcome::Rejected(reason) => {
+            tracing::debug!(%path, %reason, "authentication rejected");
+            return ApiError::Unauthorized { message: "Unauthorized".into() }.into_response();
+        }
+        crate::auth::AuthOutcome::NotMine => return ApiError::Unauthorized { message: "Unauthorized".into() }.into_response(),
+    };
+    let is_resource = crate::request::parse(req.method(), &path, false).is_some();
+    if !is_resource && !crate::auth::is_public_path(&path) {
+        let attrs = crate::auth::Attributes { verb: req.method().as_str().to_lowercase(), path: Some(path.clone()), ..Default::default() };
+        if !matches!(state.authorizer.authorize(&user, &attrs), crate::auth::Decision::Allow { .. }) {
+            let message = format!("forbidden: User \"{}\" cannot {} path \"{path}\"", user.name, attrs.verb);
+            return ApiError::Forbidden { subject: Default::default(), message }.into_response();
+        }
+    }
+    req.extensions_mut().insert(user);
+    next.run(req).await
 }
 
 fn not_found() -> Response {

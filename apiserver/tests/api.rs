@@ -369,7 +369,8 @@ async fn read_events(body: axum::body::Body, n: usize) -> Vec<Value> {
 
 async fn open_watch(s: &TestServer, path: &str) -> axum::body::Body {
     use tower::ServiceExt;
-    let req = axum::http::Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+    let mut req = axum::http::Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(apiserver::tls::InsecurePort);
     let resp = s.built.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     resp.into_body()
@@ -410,11 +411,12 @@ async fn watch_table_sends_columns_once() {
     use tower::ServiceExt;
     let s = TestServer::embedded().await;
     s.post(PODS, &pod("t1")).await;
-    let req = axum::http::Request::builder()
+    let mut req = axum::http::Request::builder()
         .uri(format!("{PODS}?watch=true"))
         .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
         .body(axum::body::Body::empty())
         .unwrap();
+    req.extensions_mut().insert(apiserver::tls::InsecurePort);
     let body = s.built.router.clone().oneshot(req).await.unwrap().into_body();
     s.post(PODS, &pod("t2")).await;
     let events = read_events(body, 2).await;

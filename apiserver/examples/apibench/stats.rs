@@ -179,12 +179,15 @@ pub fn rate(value: Option<f64>) -> String {
 
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let head = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        h => h,
+    };
+    let (first, rest) = digits.split_at(head);
+    let mut out = first.to_string();
+    for group in rest.as_bytes().chunks(3) {
+        out.push(',');
+        out.push_str(&String::from_utf8_lossy(group));
     }
     out
 }

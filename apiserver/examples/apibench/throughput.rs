@@ -432,7 +432,7 @@ fn summarise(ctx: &Ctx, report: &mut Report, results: &Results, value_bytes: usi
     );
     let _ = writeln!(table, "| target | operation | clients | throughput | p50 | p99 | errors | CPU cores: apiserver / etcd / harness / other |");
     let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
-    for (&(target, op, clients), _) in &results.runs {
+    for &(target, op, clients) in results.runs.keys() {
         let f = results.median((target, op, clients));
         let errors = results.errors.get(&(target, op, clients)).map(Errors::total).unwrap_or(0);
         failed += errors;

@@ -99,7 +99,7 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
         // Namespaced objects are only addressable inside a namespace.
         return Err(ApiError::NotFound { subject: Default::default(), message: "the server could not find the requested resource".into() });
     }
-    let user = state.authenticator.authenticate(req.headers()).ok_or_else(|| ApiError::Unauthorized { message: "Unauthorized".into() })?;
+    let user = req.extensions().get::<crate::auth::UserInfo>().cloned().ok_or_else(|| ApiError::Unauthorized { message: "Unauthorized".into() })?;
     let attrs = crate::auth::Attributes::from_request(&info);
     match state.authorizer.authorize(&user, &attrs) {
         crate::auth::Decision::Allow { .. } => {}

@@ -52,7 +52,9 @@ impl TestServer {
         if let Some(a) = accept {
             req = req.header("accept", a);
         }
-        let resp = self.built.router.clone().oneshot(req.body(Body::from(body)).expect("request")).await.expect("infallible");
+        let mut req = req.body(Body::from(body)).expect("request");
+        req.extensions_mut().insert(apiserver::tls::InsecurePort);
+        let resp = self.built.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.expect("body");
