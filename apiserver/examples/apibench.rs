@@ -156,7 +156,7 @@ fn main() -> ExitCode {
 }
 
 /// Machine and run description for the report header.
-fn header(args: &Args, plan: &Plan) -> String {
+fn header(args: &Args, plan: &Plan, load_at_start: &str) -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_kib: u64 = meminfo
@@ -178,13 +178,15 @@ fn header(args: &Args, plan: &Plan) -> String {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
         .unwrap_or_else(|| "etcd: unknown version".into());
     format!(
-        "## apibench results ({} run, {})\n\nMachine: {cores} cores ({cpu}), {:.1} GiB RAM, Linux {}; {etcd}.\n\
+        "## apibench results ({} run, {})\n\nMachine: {cores} cores ({cpu}), {:.1} GiB RAM, Linux {}; {etcd}. \
+         Load average at start / end of the run: {load_at_start} / {}.\n\
          Plan: {} repetition(s) × {:.1} s per cell, clients {:?}; {} watchers at {} writes/s for {:.0} s × {} run(s); \
          {} pods, {} LISTs of each kind; {} cold starts.\n",
         if args.quick { "quick" } else { "full" },
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
         mem_kib as f64 / 1024.0 / 1024.0,
         kernel.trim(),
+        load_average(),
         plan.reps,
         plan.phase.as_secs_f64(),
         plan.client_counts,
@@ -198,7 +200,15 @@ fn header(args: &Args, plan: &Plan) -> String {
     )
 }
 
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures (other work on the machine
+/// shows up here and in the "other" CPU column).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 async fn run(args: Args) -> anyhow::Result<(Report, bool)> {
+    let load_at_start = load_average();
     let plan = if args.quick { Plan::quick() } else { Plan::full() };
     let bin = std::fs::canonicalize(&args.apiserver).with_context(|| format!("finding the apiserver binary {}", args.apiserver.display()))?;
     let work = tempfile::Builder::new().prefix("apibench-").tempdir().context("creating a work directory")?;
@@ -233,6 +243,6 @@ async fn run(args: Args) -> anyhow::Result<(Report, bool)> {
     eprintln!("apibench: done in {:.0} s", started.elapsed().as_secs_f64());
     // Stable: keeps each scenario's rows in the order they were added.
     report.rows.sort_by_key(|r| r.scenario);
-    report.header = header(&args, &plan);
+    report.header = header(&args, &plan, &load_at_start);
     Ok((report, failed))
 }

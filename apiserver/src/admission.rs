@@ -32,7 +32,60 @@ pub trait AdmissionPlugin: Send + Sync {
 
 /// The default chain.
 pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
-    vec![std::sync::Arc::new(NamespaceLifecycle)]
+    vec![std::sync::Arc::new(NamespaceLifecycle), std::sync::Arc::new(RbacEscalation)]
+}
+
+/// RBAC escalation prevention (upstream does it in the RBAC registry): a
+/// user may create or change a role only with permissions they already hold
+/// (or the `escalate` verb), and bind a role only if they hold its
+/// permissions (or the `bind` verb).
+pub struct RbacEscalation;
+
+#[async_trait]
+impl AdmissionPlugin for RbacEscalation {
+    fn name(&self) -> &'static str {
+        "RBACEscalation"
+    }
+
+    async fn validate(&self, ctx: &Ctx, _op: Operation, obj: &Value, _old: Option<&Value>) -> ApiResult<()> {
+        let Some(authz) = &ctx.state.rbac else { return Ok(()) };
+        if ctx.def.group != "rbac.authorization.k8s.io" || ctx.user.groups.iter().any(|g| g == rbac::SYSTEM_MASTERS) {
+            return Ok(());
+        }
+        let index = authz.index();
+        let user = crate::rbac_authz::to_rbac_user(&ctx.user);
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let namespace = ctx.namespace().unwrap_or("");
+        let forbidden = |msg: String| ApiError::forbidden(ctx.def.group, ctx.def.plural, name, &msg);
+        match ctx.def.plural {
+            "roles" | "clusterroles" => {
+                let kind = if ctx.def.plural == "roles" { "Role" } else { "ClusterRole" };
+                if let Some(req) = rbac::escalate_request(kind, name, namespace) {
+                    if index.authorize(&user, &req).is_allowed() {
+                        return Ok(());
+                    }
+                }
+                let rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule> =
+                    obj.get("rules").cloned().and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();
+                index.confirm_no_escalation(&user, namespace, &rules).map_err(forbidden)
+            }
+            "rolebindings" | "clusterrolebindings" => {
+                let role_ref: k8s_openapi::api::rbac::v1::RoleRef = obj
+                    .get("roleRef")
+                    .cloned()
+                    .and_then(|r| serde_json::from_value(r).ok())
+                    .ok_or_else(|| ApiError::bad_request("roleRef is required"))?;
+                if let Some(req) = rbac::bind_request(&role_ref, namespace) {
+                    if index.authorize(&user, &req).is_allowed() {
+                        return Ok(());
+                    }
+                }
+                let rules = index.role_ref_rules(&role_ref, namespace).map_err(forbidden)?;
+                index.confirm_no_escalation(&user, namespace, &rules).map_err(forbidden)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// No new objects in namespaces that are missing or terminating.

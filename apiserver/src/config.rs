@@ -13,6 +13,15 @@ pub enum StorageBackend {
     Etcd3,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthorizationMode {
+    /// Role-based access control with the default bootstrap policy.
+    #[value(name = "RBAC")]
+    Rbac,
+    /// Allow every request (tests only).
+    AlwaysAllow,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "apiserver", about = "The ferrokube API server: the Kubernetes 1.33 REST API over an embedded store or etcd.")]
 pub struct Options {
@@ -26,6 +35,18 @@ pub struct Options {
     /// on it is the unsecured superuser: never expose it.
     #[arg(long, alias = "port", default_value_t = 0)]
     pub insecure_port: u16,
+    /// A kubeadm-style PKI directory (`ca.crt`, `apiserver.crt`, `sa.key`, ...):
+    /// missing files are generated, existing ones kept; used for serving and
+    /// client-certificate authentication unless the explicit file flags are given.
+    #[arg(long)]
+    pub pki_dir: Option<PathBuf>,
+    /// Write a cluster-admin kubeconfig (client certificate in system:masters)
+    /// here, signed by the PKI directory's CA.
+    #[arg(long, requires = "pki_dir")]
+    pub write_admin_kubeconfig: Option<PathBuf>,
+    /// The cluster's DNS domain (for the serving certificate's SANs).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     /// Serving certificate (PEM).
     #[arg(long)]
     pub tls_cert_file: Option<PathBuf>,
@@ -35,6 +56,9 @@ pub struct Options {
     /// CA bundle that client certificates must chain to (enables x509 authentication).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// Authorization mode.
+    #[arg(long, value_enum, default_value_t = AuthorizationMode::Rbac)]
+    pub authorization_mode: AuthorizationMode,
     /// Static token file: CSV lines `token,user,uid[,"group1,group2"]`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,

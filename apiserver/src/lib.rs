@@ -17,6 +17,7 @@ pub mod error;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod rbac_authz;
 pub mod registry;
 pub mod request;
 pub mod server;
@@ -49,6 +50,7 @@ pub struct BuildOptions {
     pub clock: Arc<dyn Clock>,
     pub advertise: bootstrap::Advertise,
     pub authenticator: Arc<dyn auth::Authenticator>,
+    pub authorization: config::AuthorizationMode,
 }
 
 impl Default for BuildOptions {
@@ -60,6 +62,7 @@ impl Default for BuildOptions {
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: "127.0.0.1".into(), port: 6443 },
             authenticator: Arc::new(auth::Union(vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)])),
+            authorization: config::AuthorizationMode::Rbac,
         }
     }
 }
@@ -86,6 +89,14 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
     let registry = Arc::new(Registry::builtin());
     let metrics = Arc::new(metrics::Metrics::default());
     let store = metered_store::MeteredStore::wrap(store, metrics.clone());
+    let rbac = match opts.authorization {
+        config::AuthorizationMode::Rbac => Some(Arc::new(rbac_authz::RbacAuthorizer::default())),
+        config::AuthorizationMode::AlwaysAllow => None,
+    };
+    let authorizer: Arc<dyn auth::Authorizer> = match &rbac {
+        Some(r) => r.clone(),
+        None => Arc::new(auth::AlwaysAllow),
+    };
     let cache = WatchCache::new(registry.clone(), opts.root.clone(), opts.limits.watch_history);
     let state: SharedState = Arc::new(AppState {
         discovery: discovery::Discovery::build(&registry),
@@ -99,8 +110,9 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         clock: opts.clock,
         limits: opts.limits,
         authenticator: opts.authenticator,
-        authorizer: Arc::new(auth::AlwaysAllow),
+        authorizer,
         admission: admission::default_chain(),
+        rbac: rbac.clone(),
     });
     let startup = Arc::new(StartupGate::default());
     let router = server::router(state.clone(), startup.clone());
@@ -111,12 +123,17 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         let cache = cache.clone();
         let first_ip = state.allocators.first_ip().to_string();
         let advertise = opts.advertise;
+        let rbac_on = rbac.is_some();
         tokio::spawn(async move {
             while !cache.is_ready() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             loop {
-                match bootstrap::run(&router, &first_ip, &advertise).await {
+                let outcome = match bootstrap::run(&router, &first_ip, &advertise).await {
+                    Ok(()) if rbac_on => rbac_authz::bootstrap(&router).await,
+                    other => other,
+                };
+                match outcome {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "bootstrap objects not created yet; retrying");
@@ -129,7 +146,11 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         })
     };
     let compactor = tokio::spawn(compact_periodically(state.store.clone(), state.limits.compaction_interval));
-    Built { router, state, startup, tasks: vec![cache_task, bootstrap_task, compactor] }
+    let mut tasks = vec![cache_task, bootstrap_task, compactor];
+    if let Some(r) = rbac {
+        tasks.push(tokio::spawn(rbac_authz::run(r, cache.clone(), state.registry.clone(), router.clone())));
+    }
+    Built { router, state, startup, tasks }
 }
 
 /// Compact storage every `interval` to the revision seen one interval before,
@@ -171,8 +192,47 @@ pub async fn open_store(options: &Options) -> anyhow::Result<DynStore> {
     }
 }
 
+/// Generate what is missing in `--pki-dir` and point the TLS flags at it;
+/// write the admin kubeconfig when asked.
+fn prepare_pki(options: &mut Options) -> anyhow::Result<()> {
+    let Some(dir) = options.pki_dir.clone() else { return Ok(()) };
+    let layout = pki::PkiLayout::new(&dir);
+    let first_ip = pki::service_cidr_first_ip(&options.service_cluster_ip_range).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hostname = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let mut ips = vec![options.bind_address];
+    if let Some(a) = options.advertise_address {
+        ips.push(a);
+    }
+    let (dns, ips) = pki::apiserver_sans(&[hostname], &ips, first_ip, &options.cluster_domain);
+    let written = layout.ensure_all(&pki::Spec::new(dns, ips)).with_context(|| format!("preparing the PKI in {}", dir.display()))?;
+    for path in written {
+        tracing::info!(path = %path.display(), "generated");
+    }
+    options.tls_cert_file.get_or_insert_with(|| layout.apiserver_crt());
+    options.tls_private_key_file.get_or_insert_with(|| layout.apiserver_key());
+    options.client_ca_file.get_or_insert_with(|| layout.ca_crt());
+    if let Some(path) = &options.write_admin_kubeconfig {
+        let ca = layout.load_ca().with_context(|| format!("loading the CA from {}", dir.display()))?;
+        let admin = ca
+            .issue_client("kubernetes-admin", &["system:masters".to_string()], pki::Validity::from_now(pki::LEAF_VALIDITY))
+            .context("issuing the admin client certificate")?;
+        let host = match options.bind_address {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+            ip => ip.to_string(),
+        };
+        let server = format!("https://{host}:{}", options.secure_port);
+        pki::Kubeconfig::new("ferrokube", &server, ca.cert_pem())
+            .with_client_cert("kubernetes-admin", &admin.cert_pem, &admin.key_pem)
+            .write(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), %server, "wrote the admin kubeconfig");
+    }
+    Ok(())
+}
+
 /// Run the API server until SIGINT/SIGTERM.
-pub async fn run(options: Options) -> anyhow::Result<()> {
+pub async fn run(mut options: Options) -> anyhow::Result<()> {
+    prepare_pki(&mut options)?;
     let store = open_store(&options).await?;
     let (min, max) = options.node_port_range().map_err(anyhow::Error::msg)?;
     let mut allocators = Allocators::default().with_service_cidr(&options.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
@@ -203,6 +263,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: advertise.to_string(), port: advertise_port },
             authenticator: Arc::new(auth::Union(authenticators)),
+            authorization: options.authorization_mode,
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -74,6 +74,8 @@ pub struct AppState {
     pub authenticator: Arc<dyn crate::auth::Authenticator>,
     pub authorizer: Arc<dyn crate::auth::Authorizer>,
     pub admission: Vec<Arc<dyn crate::admission::AdmissionPlugin>>,
+    /// Set when the authorizer is RBAC (reviews and escalation checks use it).
+    pub rbac: Option<Arc<crate::rbac_authz::RbacAuthorizer>>,
 }
 
 impl AppState {

@@ -8,10 +8,11 @@ use anyhow::Context;
 use bytes::Bytes;
 use hyper::Method;
 use serde::de::IgnoredAny;
+use storage::test_etcd::TestEtcd;
 
 use crate::client::Conn;
 use crate::load;
-use crate::server::{ApiServer, Backend};
+use crate::server::{ApiServer, Backend, Memory};
 use crate::stats::{mb, median, ms, rate, Report, Samples};
 use crate::Ctx;
 
@@ -49,10 +50,74 @@ async fn timed_list(conn: &mut Conn, path: &str, count: bool) -> anyhow::Result<
     Ok((took, items, body.len()))
 }
 
+/// What loading the pods and listing them found.
+struct Listed {
+    created: u64,
+    /// (p50, p99) of the consistent LISTs and of the `resourceVersion=0` LISTs.
+    consistent: (Option<f64>, Option<f64>),
+    any: (Option<f64>, Option<f64>),
+    items: usize,
+    list_bytes: usize,
+    load_rate: f64,
+    stored_bytes: f64,
+    after_load: Memory,
+    after_lists: Option<Memory>,
+}
+
+/// Create the pods, then (if `lists`) time the full LISTs.
+async fn load_and_list(ctx: &Ctx, report: &mut Report, server: &ApiServer, scope: &str, lists: bool) -> anyhow::Result<Listed> {
+    let plan = &ctx.plan;
+    eprintln!("apibench: {scope} creating {} pods from {LOAD_CLIENTS} clients", plan.pods);
+    for n in 0..NAMESPACES {
+        load::namespace(server.addr, &format!("bench-{n}")).await?;
+    }
+    let loaded = load::bulk_create(server.addr, LOAD_CLIENTS, plan.pods, realistic_pod).await?;
+    let stored_bytes = loaded.bytes as f64 / (loaded.created.max(1)) as f64;
+    let load_rate = loaded.created as f64 / loaded.secs.max(f64::EPSILON);
+    eprintln!("apibench: {scope} created {} pods in {:.1} s ({}), {stored_bytes:.0} B each", loaded.created, loaded.secs, rate(Some(load_rate)));
+    if loaded.errors.total() > 0 {
+        report.problem(format!("{scope} loading pods: {} failed: {}", loaded.errors.total(), loaded.errors.summary()));
+    }
+    let after_load = server.memory()?;
+    let mut listed = Listed {
+        created: loaded.created,
+        consistent: (None, None),
+        any: (None, None),
+        items: 0,
+        list_bytes: 0,
+        load_rate,
+        stored_bytes,
+        after_load,
+        after_lists: None,
+    };
+    if !lists {
+        return Ok(listed);
+    }
+    let mut conn = Conn::connect(server.addr).await?;
+    // A first list (untimed) checks the count.
+    let (_, items, bytes) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
+    listed.items = items.unwrap_or(0);
+    listed.list_bytes = bytes;
+    if listed.items != loaded.created as usize {
+        report.problem(format!("{scope} LIST returned {} pods, {} were created", listed.items, loaded.created));
+    }
+    let mut consistent = Samples::default();
+    let mut any = Samples::default();
+    for _ in 0..plan.lists {
+        let (took, _, _) = timed_list(&mut conn, "/api/v1/pods", false).await?;
+        consistent.push(took.as_micros());
+        let (took, _, _) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", false).await?;
+        any.push(took.as_micros());
+    }
+    listed.after_lists = Some(server.memory()?);
+    listed.consistent = (consistent.percentile_ms(50.0), consistent.percentile_ms(99.0));
+    listed.any = (any.percentile_ms(50.0), any.percentile_ms(99.0));
+    Ok(listed)
+}
+
 pub async fn run(ctx: &Ctx, report: &mut Report, do_c: bool, do_d: bool) -> anyhow::Result<()> {
     let plan = &ctx.plan;
-    let data_dir = ctx.work.join("cd-data");
-    let (mut server, start_empty) = ApiServer::start(&ctx.bin, "cd", &data_dir, Backend::Embedded, &ctx.logs).await?;
+    let (mut server, start_empty) = ApiServer::start(&ctx.bin, "cd", &ctx.work.join("cd-data"), Backend::Embedded, &ctx.logs).await?;
     eprintln!("apibench: [c] empty server ready in {}", ms(Some(start_empty.as_secs_f64() * 1000.0)));
     // "Right after start": once ready and the start-up work has settled.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -60,58 +125,28 @@ pub async fn run(ctx: &Ctx, report: &mut Report, do_c: bool, do_d: bool) -> anyh
     if do_c {
         report.check("c", "idle RSS after start, empty store", format!("{:.1} MB", mb(idle.rss_kib)), "< 40 MB", Some(mb(idle.rss_kib) < 40.0));
     }
-
-    eprintln!("apibench: [c] creating {} pods from {LOAD_CLIENTS} clients", plan.pods);
-    for n in 0..NAMESPACES {
-        load::namespace(server.addr, &format!("bench-{n}")).await?;
-    }
-    let loaded = load::bulk_create(server.addr, LOAD_CLIENTS, plan.pods, realistic_pod).await?;
-    let avg = loaded.bytes as f64 / (loaded.created.max(1)) as f64;
-    let load_rate = loaded.created as f64 / loaded.secs.max(f64::EPSILON);
-    eprintln!("apibench: [c] created {} pods in {:.1} s ({}), {avg:.0} B each", loaded.created, loaded.secs, rate(Some(load_rate)));
+    let loaded = load_and_list(ctx, report, &server, "[c]", do_c).await?;
     let request = realistic_pod(0).1.len();
     report.info(
         "c",
-        format!("load: {} pods ({request} B request, {avg:.0} B as stored) from {LOAD_CLIENTS} clients", loaded.created),
-        rate(Some(load_rate)),
+        format!("load: {} pods ({request} B request, {:.0} B as stored) from {LOAD_CLIENTS} clients", loaded.created, loaded.stored_bytes),
+        rate(Some(loaded.load_rate)),
     );
-    if loaded.errors.total() > 0 {
-        report.problem(format!("[c] loading pods: {} failed: {}", loaded.errors.total(), loaded.errors.summary()));
-    }
-    let after_load = server.memory()?;
-
-    if do_c {
-        let mut conn = Conn::connect(server.addr).await?;
-        // A first list (untimed) checks the count.
-        let (_, items, bytes) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
-        let items = items.unwrap_or(0);
-        if items != loaded.created as usize {
-            report.problem(format!("[c] LIST returned {items} pods, {} were created", loaded.created));
-        }
-        let mut consistent = Samples::default();
-        let mut any = Samples::default();
-        for _ in 0..plan.lists {
-            let (took, _, _) = timed_list(&mut conn, "/api/v1/pods", false).await?;
-            consistent.push(took.as_micros());
-            let (took, _, _) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", false).await?;
-            any.push(took.as_micros());
-        }
-        let after_lists = server.memory()?;
-        let mbytes = bytes as f64 / 1e6;
-        for (label, samples) in [("GET /api/v1/pods", &mut consistent), ("GET /api/v1/pods?resourceVersion=0", &mut any)] {
-            let (p50, p99) = (samples.percentile_ms(50.0), samples.percentile_ms(99.0));
+    if let Some(after_lists) = loaded.after_lists {
+        let mbytes = loaded.list_bytes as f64 / 1e6;
+        for (label, (p50, p99)) in [("GET /api/v1/pods", loaded.consistent), ("GET /api/v1/pods?resourceVersion=0", loaded.any)] {
             report.check(
                 "c",
-                format!("{label}: {items} pods, {mbytes:.0} MB, p50 / p99 of {}", plan.lists),
+                format!("{label}: {} pods, {mbytes:.0} MB, p50 / p99 of {}", loaded.items, plan.lists),
                 format!("{} / {}", ms(p50), ms(p99)),
                 "p99 < 1 s",
                 p99.map(|p| p < 1000.0),
             );
         }
-        report.info("c", "RSS after loading the pods", format!("{:.1} MB", mb(after_load.rss_kib)));
+        report.info("c", "RSS after loading the pods", format!("{:.1} MB", mb(loaded.after_load.rss_kib)));
         report.check(
             "c",
-            format!("RSS with {items} pods stored, after the LISTs (peak)"),
+            format!("RSS with {} pods stored, after the LISTs (peak)", loaded.items),
             format!("{:.1} MB ({:.1} MB)", mb(after_lists.rss_kib), mb(after_lists.hwm_kib)),
             "< 400 MB",
             Some(mb(after_lists.rss_kib) < 400.0),
@@ -147,5 +182,37 @@ pub async fn run(ctx: &Ctx, report: &mut Report, do_c: bool, do_d: bool) -> anyh
     }
     crate::note_log_problems(report, "[c/d]", &server);
     drop(server);
+    if do_c {
+        compare_on_etcd(ctx, report).await?;
+    }
+    Ok(())
+}
+
+/// The same load and LISTs on the etcd backend: shows how much of the
+/// memory is the watch cache and how much the embedded store.
+async fn compare_on_etcd(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let etcd = tokio::task::spawn_blocking(TestEtcd::start)
+        .await
+        .context("starting etcd")?
+        .map_err(anyhow::Error::msg)
+        .context("starting etcd")?;
+    let (server, _) =
+        ApiServer::start(&ctx.bin, "c-etcd", &ctx.work.join("c-etcd"), Backend::Etcd { endpoint: etcd.endpoint() }, &ctx.logs).await?;
+    let listed = load_and_list(ctx, report, &server, "[c etcd]", true).await?;
+    report.info(
+        "c",
+        format!("etcd backend (for comparison): LIST p99 consistent / rv=0, {} pods", listed.items),
+        format!("{} / {}", ms(listed.consistent.1), ms(listed.any.1)),
+    );
+    if let Some(after_lists) = listed.after_lists {
+        report.info(
+            "c",
+            format!("etcd backend (for comparison): apiserver RSS with {} pods, after the LISTs (peak)", listed.items),
+            format!("{:.1} MB ({:.1} MB)", mb(after_lists.rss_kib), mb(after_lists.hwm_kib)),
+        );
+    }
+    crate::note_log_problems(report, "[c etcd]", &server);
+    drop(server);
+    drop(etcd);
     Ok(())
 }

@@ -38,7 +38,10 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response> {
             }
             access_status(&ctx, &user, &spec)
         }
-        "selfsubjectrulesreviews" => rules_status(&ctx),
+        "selfsubjectrulesreviews" => match &ctx.state.rbac {
+            Some(r) => crate::rbac_authz::rules_review_status(r, &ctx.user, spec.get("namespace").and_then(Value::as_str).unwrap_or("")),
+            None => rules_status(&ctx),
+        },
         "selfsubjectreviews" => json!({"userInfo": ctx.user.to_json()}),
         "tokenreviews" => json!({"authenticated": false, "error": "token authentication is not configured on this API server yet"}),
         other => return Err(ApiError::method_not_allowed(format!("{other} cannot be created"))),

@@ -77,7 +77,10 @@ pub enum CertError {
     #[error("the client certificate chain is empty")]
     EmptyChain,
     #[error("certificate rejected ({reason}): {detail}")]
-    Rejected { reason: RejectReason, detail: String },
+    Rejected {
+        reason: RejectReason,
+        detail: String,
+    },
 }
 
 /// Why `verify_client_cert` rejected a certificate.
@@ -141,7 +144,9 @@ impl Validity {
         let nb = to_offset(self.not_before)?;
         let na = to_offset(self.not_after)?;
         if nb >= na {
-            return Err(CertError::InvalidValidity("notBefore is not before notAfter"));
+            return Err(CertError::InvalidValidity(
+                "notBefore is not before notAfter",
+            ));
         }
         params.not_before = nb;
         params.not_after = na;
@@ -368,18 +373,18 @@ impl Ca {
         usages: &[Usage],
         validity: Validity,
     ) -> Result<String, CertError> {
-        let csr_der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).map_err(
-            |e| CertError::Parse {
+        let csr_der =
+            CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).map_err(|e| {
+                CertError::Parse {
+                    what: "certificate signing request",
+                    detail: e.to_string(),
+                }
+            })?;
+        let (_, csr) =
+            X509CertificationRequest::from_der(csr_der.as_ref()).map_err(|e| CertError::Parse {
                 what: "certificate signing request",
                 detail: e.to_string(),
-            },
-        )?;
-        let (_, csr) = X509CertificationRequest::from_der(csr_der.as_ref()).map_err(|e| {
-            CertError::Parse {
-                what: "certificate signing request",
-                detail: e.to_string(),
-            }
-        })?;
+            })?;
         csr.verify_signature()
             .map_err(|e| CertError::CsrSignature(e.to_string()))?;
         let info = &csr.certification_request_info;
@@ -461,15 +466,18 @@ fn leaf_params(
     params.use_authority_key_identifier_extension = true;
     for usage in usages {
         match usage {
-            Usage::DigitalSignature => push_unique(
-                &mut params.key_usages,
-                KeyUsagePurpose::DigitalSignature,
-            ),
+            Usage::DigitalSignature => {
+                push_unique(&mut params.key_usages, KeyUsagePurpose::DigitalSignature)
+            }
             Usage::KeyEncipherment => {
                 push_unique(&mut params.key_usages, KeyUsagePurpose::KeyEncipherment)
             }
-            Usage::ClientAuth => params.insert_extended_key_usage(ExtendedKeyUsagePurpose::ClientAuth),
-            Usage::ServerAuth => params.insert_extended_key_usage(ExtendedKeyUsagePurpose::ServerAuth),
+            Usage::ClientAuth => {
+                params.insert_extended_key_usage(ExtendedKeyUsagePurpose::ClientAuth)
+            }
+            Usage::ServerAuth => {
+                params.insert_extended_key_usage(ExtendedKeyUsagePurpose::ServerAuth)
+            }
         }
     }
     Ok(params)
@@ -627,8 +635,36 @@ mod tests {
         // Issued by the reloaded CA, verifies against the original.
         let leaf = parse(&issued.cert_pem);
         with_x509(&leaf, |x| {
-            with_x509(ca.cert_der(), |c| x.verify_signature(Some(c.public_key())).unwrap())
+            with_x509(ca.cert_der(), |c| {
+                x.verify_signature(Some(c.public_key())).unwrap()
+            })
         });
+    }
+
+    /// kubeadm's default CA: RSA-2048 with a PKCS#1 `RSA PRIVATE KEY`.
+    #[test]
+    fn rsa_pkcs1_ca_from_kubeadm_issues_verifiable_certs() {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::pkcs8::DecodePrivateKey as _;
+        let sk = crate::generate_signing_key().unwrap();
+        let rsa_key = rsa::RsaPrivateKey::from_pkcs8_pem(&sk.private_key_pem).unwrap();
+        let pkcs1 = rsa_key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let key = pem::key_pair(&pkcs1, "test").unwrap();
+        assert_eq!(key.algorithm(), &rcgen::PKCS_RSA_SHA256);
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "kubernetes");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let cert = params.self_signed(&key).unwrap();
+
+        let ca = Ca::from_pem(&cert.pem(), &pkcs1).unwrap();
+        let issued = ca.issue_client("alice", &["devs".into()], hour()).unwrap();
+        let got =
+            crate::verify_client_cert(&[parse(&issued.cert_pem)], ca.cert_pem(), SystemTime::now())
+                .unwrap();
+        assert_eq!(got, ("alice".to_string(), vec!["devs".to_string()]));
     }
 
     #[test]
@@ -646,15 +682,21 @@ mod tests {
     #[test]
     fn serving_cert_has_every_san_and_chains_to_ca() {
         let ca = Ca::generate("kubernetes").unwrap();
-        let dns: Vec<String> = ["localhost", "kubernetes", "kubernetes.default.svc.cluster.local"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let dns: Vec<String> = [
+            "localhost",
+            "kubernetes",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let ips: Vec<IpAddr> = ["127.0.0.1", "10.96.0.1", "::1"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let issued = ca.issue_serving("kube-apiserver", &dns, &ips, hour()).unwrap();
+        let issued = ca
+            .issue_serving("kube-apiserver", &dns, &ips, hour())
+            .unwrap();
         let der = parse(&issued.cert_pem);
         with_x509(&der, |x| {
             assert_eq!(x.subject().to_string(), "CN=kube-apiserver");
@@ -677,10 +719,13 @@ mod tests {
             let eku = x.extended_key_usage().unwrap().unwrap().value;
             assert!(eku.server_auth && !eku.client_auth);
             assert!(!x.basic_constraints().unwrap().unwrap().value.ca);
-            with_x509(ca.cert_der(), |c| x.verify_signature(Some(c.public_key())).unwrap());
+            with_x509(ca.cert_der(), |c| {
+                x.verify_signature(Some(c.public_key())).unwrap()
+            });
         });
         // And webpki (what rustls uses) accepts it for each name.
-        let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(ca.cert_der())).unwrap();
+        let ca_der = CertificateDer::from(ca.cert_der());
+        let anchor = webpki::anchor_from_trusted_cert(&ca_der).unwrap();
         let leaf = CertificateDer::from(der.as_slice());
         let ee = webpki::EndEntityCert::try_from(&leaf).unwrap();
         let now = rustls_pki_types::UnixTime::now();
@@ -694,7 +739,11 @@ mod tests {
             None,
         )
         .unwrap();
-        for name in dns.iter().map(String::as_str).chain(["127.0.0.1", "10.96.0.1", "::1"]) {
+        for name in dns
+            .iter()
+            .map(String::as_str)
+            .chain(["127.0.0.1", "10.96.0.1", "::1"])
+        {
             let sn = rustls_pki_types::ServerName::try_from(name).unwrap();
             ee.verify_is_valid_for_subject_name(&sn)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -707,7 +756,9 @@ mod tests {
     fn client_cert_has_one_o_per_group() {
         let ca = Ca::generate("kubernetes").unwrap();
         let groups = vec!["system:masters".to_string(), "devs".to_string()];
-        let issued = ca.issue_client("kubernetes-admin", &groups, hour()).unwrap();
+        let issued = ca
+            .issue_client("kubernetes-admin", &groups, hour())
+            .unwrap();
         let der = parse(&issued.cert_pem);
         with_x509(&der, |x| {
             assert_eq!(
@@ -734,7 +785,9 @@ mod tests {
     fn csr(subject_der: &[u8], sans: Vec<SanType>) -> (String, KeyPair) {
         let key = new_key().unwrap();
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, "placeholder");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "placeholder");
         params.subject_alt_names = sans;
         let req = params.serialize_request(&key).unwrap();
         // Splice the wanted subject into the CertificationRequestInfo and
@@ -751,7 +804,11 @@ mod tests {
         bits.extend_from_slice(&sig);
         let out = der::encode_parts(
             der::SEQUENCE,
-            &[&new_info, parts[1].raw, &der::encode(der::BIT_STRING, &bits)],
+            &[
+                &new_info,
+                parts[1].raw,
+                &der::encode(der::BIT_STRING, &bits),
+            ],
         );
         (pem::encode("CERTIFICATE REQUEST", &out), key)
     }
@@ -759,7 +816,9 @@ mod tests {
     #[test]
     fn sign_csr_keeps_subject_and_sans_and_applies_usages() {
         let ca = Ca::generate("kubernetes").unwrap();
-        let cases: &[(&str, &[String], &[Usage], bool, bool)] = &[
+        // (CN, O's, usages, want clientAuth, want serverAuth)
+        type Case<'a> = (&'a str, &'a [String], &'a [Usage], bool, bool);
+        let cases: &[Case<'_>] = &[
             (
                 "system:node:worker-1",
                 &["system:nodes".to_string()],
@@ -770,7 +829,11 @@ mod tests {
             (
                 "jane",
                 &["a".to_string(), "b".to_string(), "c".to_string()],
-                &[Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ClientAuth],
+                &[
+                    Usage::DigitalSignature,
+                    Usage::KeyEncipherment,
+                    Usage::ClientAuth,
+                ],
                 true,
                 false,
             ),
@@ -797,7 +860,11 @@ mod tests {
                 assert_eq!(x.subject().as_raw(), &subject[..], "{cn}");
                 assert_eq!(x.public_key().raw, &key.subject_public_key_info()[..]);
                 let eku = x.extended_key_usage().unwrap().unwrap().value;
-                assert_eq!((eku.client_auth, eku.server_auth), (*client, *server), "{cn}");
+                assert_eq!(
+                    (eku.client_auth, eku.server_auth),
+                    (*client, *server),
+                    "{cn}"
+                );
                 let ku = x.key_usage().unwrap().unwrap().value;
                 assert_eq!(
                     ku.key_encipherment(),
@@ -819,19 +886,22 @@ mod tests {
     fn sign_csr_rejects_a_tampered_csr() {
         let ca = Ca::generate("kubernetes").unwrap();
         let (csr_pem, _) = csr(&encode_name("mallory", &[]), Vec::new());
-        let mut der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(
-            csr_pem.as_bytes(),
-        )
-        .unwrap()
-        .as_ref()
-        .to_vec();
+        let mut der =
+            rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec();
         // Turn "mallory" into "mallorz" inside the signed part.
         let pos = der.windows(7).position(|w| w == b"mallory").unwrap();
         der[pos + 6] = b'z';
         let tampered = pem::encode("CERTIFICATE REQUEST", &der);
-        let err = ca.sign_csr(&tampered, &[Usage::ClientAuth], hour()).unwrap_err();
+        let err = ca
+            .sign_csr(&tampered, &[Usage::ClientAuth], hour())
+            .unwrap_err();
         assert!(matches!(err, CertError::CsrSignature(_)), "{err}");
-        assert!(ca.sign_csr("garbage", &[Usage::ClientAuth], hour()).is_err());
+        assert!(ca
+            .sign_csr("garbage", &[Usage::ClientAuth], hour())
+            .is_err());
     }
 
     #[test]

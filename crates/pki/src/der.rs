@@ -33,9 +33,7 @@ pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
     if tag & 0x1f == 0x1f {
         return Err(DerError("multi-byte tags are not supported"));
     }
-    let (&first, after_len) = after_tag
-        .split_first()
-        .ok_or(DerError("missing length"))?;
+    let (&first, after_len) = after_tag.split_first().ok_or(DerError("missing length"))?;
     let (len, header) = if first < 0x80 {
         (usize::from(first), 2)
     } else {
@@ -44,12 +42,12 @@ pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
             return Err(DerError("unsupported length encoding"));
         }
         let bytes = after_len.get(..n).ok_or(DerError("truncated length"))?;
-        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         (len, 2 + n)
     };
-    let end = header
-        .checked_add(len)
-        .ok_or(DerError("length overflow"))?;
+    let end = header.checked_add(len).ok_or(DerError("length overflow"))?;
     let raw = input.get(..end).ok_or(DerError("truncated element"))?;
     let content = raw.get(header..).ok_or(DerError("truncated element"))?;
     let rest = input.get(end..).ok_or(DerError("truncated element"))?;

@@ -75,13 +75,23 @@ mod tests {
         let nested = dir.path().join("a/b");
         ensure_dir(&nested).unwrap();
         for d in [dir.path().join("a"), nested.clone()] {
-            assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, DIR_MODE);
+            assert_eq!(
+                fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                DIR_MODE
+            );
         }
         let f = nested.join("x.key");
         write_atomic(&f, b"one", PRIVATE_MODE).unwrap();
         write_atomic(&f, b"two", PRIVATE_MODE).unwrap();
         assert_eq!(fs::read(&f).unwrap(), b"two");
-        assert_eq!(fs::metadata(&f).unwrap().permissions().mode() & 0o777, PRIVATE_MODE);
-        assert_eq!(fs::read_dir(&nested).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            PRIVATE_MODE
+        );
+        assert_eq!(
+            fs::read_dir(&nested).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

@@ -378,7 +378,10 @@ impl Kubeconfig {
     }
 
     /// The settings of `context` (default: the current context).
-    pub fn client_settings(&self, context: Option<&str>) -> Result<ClientSettings, KubeconfigError> {
+    pub fn client_settings(
+        &self,
+        context: Option<&str>,
+    ) -> Result<ClientSettings, KubeconfigError> {
         let name = match context {
             Some(c) => c,
             None if !self.current_context.is_empty() => self.current_context.as_str(),
@@ -619,7 +622,12 @@ impl InCluster {
                 name: name.into(),
                 cluster: Cluster {
                     server: self.server.clone(),
-                    certificate_authority: Some(self.ca_path.display().to_string()),
+                    // As client-go: a missing CA bundle is not fatal here
+                    // (the TLS handshake will then fail with a clear error).
+                    certificate_authority: self
+                        .ca_path
+                        .is_file()
+                        .then(|| self.ca_path.display().to_string()),
                     ..Cluster::default()
                 },
             }],
@@ -668,7 +676,9 @@ mod tests {
         let cluster = &v["clusters"][0];
         assert_eq!(cluster["name"], "kubernetes");
         assert_eq!(cluster["cluster"]["server"], "https://127.0.0.1:6443");
-        let ca = cluster["cluster"]["certificate-authority-data"].as_str().unwrap();
+        let ca = cluster["cluster"]["certificate-authority-data"]
+            .as_str()
+            .unwrap();
         assert_eq!(STANDARD.decode(ca).unwrap(), CA.as_bytes());
         let u0 = &v["users"][0];
         assert_eq!(u0["name"], "kubernetes-admin");
@@ -782,6 +792,7 @@ extensions: []
         std::fs::create_dir_all(&sa).unwrap();
         std::fs::write(sa.join("token"), "t").unwrap();
         std::fs::write(sa.join("namespace"), "kube-system").unwrap();
+        std::fs::write(sa.join("ca.crt"), CA).unwrap();
 
         let full = LookupEnv {
             kubeconfig: Some(std::env::join_paths([&env_a, &env_b]).unwrap()),
@@ -797,7 +808,10 @@ extensions: []
             source(Some(&flag), &full).unwrap(),
             ConfigSource::Flag(flag.clone())
         );
-        assert_eq!(source(None, &full).unwrap(), ConfigSource::EnvVar(env_b.clone()));
+        assert_eq!(
+            source(None, &full).unwrap(),
+            ConfigSource::EnvVar(env_b.clone())
+        );
         let no_env = LookupEnv {
             kubeconfig: None,
             ..full.clone()
@@ -819,6 +833,7 @@ extensions: []
         assert_eq!(s.token.as_deref(), Some("t"));
         assert_eq!(s.token_file, Some(sa.join("token")));
         assert_eq!(s.namespace.as_deref(), Some("kube-system"));
+        assert_eq!(s.ca_pem.as_deref(), Some(CA));
 
         // A missing --kubeconfig is an error, not a fall-through.
         assert!(matches!(
@@ -832,7 +847,9 @@ extensions: []
             home: Some(d.join("empty-home")),
             ..env(d)
         };
-        let err = Kubeconfig::resolve_in(None, &nothing).unwrap_err().to_string();
+        let err = Kubeconfig::resolve_in(None, &nothing)
+            .unwrap_err()
+            .to_string();
         for want in [
             "--kubeconfig",
             env_a.to_str().unwrap(),
@@ -855,7 +872,10 @@ extensions: []
             service_port: Some("443".into()),
             ..env(dir.path())
         };
-        assert_eq!(InCluster::detect(&e).unwrap().server, "https://[fd00::1]:443");
+        assert_eq!(
+            InCluster::detect(&e).unwrap().server,
+            "https://[fd00::1]:443"
+        );
         let no_token = LookupEnv {
             service_account_dir: dir.path().join("none"),
             ..e

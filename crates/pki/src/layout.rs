@@ -89,7 +89,10 @@ pub struct PkiLayout {
 }
 
 enum Check<'a> {
-    Serving { dns: &'a [String], ips: &'a [IpAddr] },
+    Serving {
+        dns: &'a [String],
+        ips: &'a [IpAddr],
+    },
     Client,
 }
 
@@ -217,7 +220,10 @@ impl PkiLayout {
             &mut written,
         )?;
         ensure_leaf(
-            (&self.front_proxy_client_crt(), &self.front_proxy_client_key()),
+            (
+                &self.front_proxy_client_crt(),
+                &self.front_proxy_client_key(),
+            ),
             (&fp_ca, &self.front_proxy_ca_crt()),
             Check::Client,
             |ca| ca.issue_client(FRONT_PROXY_CLIENT_COMMON_NAME, &[], leaf_validity),
@@ -236,7 +242,12 @@ fn read(path: &Path) -> Result<String, LayoutError> {
     })
 }
 
-fn write(path: &Path, contents: &str, mode: u32, written: &mut Vec<PathBuf>) -> Result<(), LayoutError> {
+fn write(
+    path: &Path,
+    contents: &str,
+    mode: u32,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), LayoutError> {
     fsutil::write_atomic(path, contents.as_bytes(), mode).map_err(|source| LayoutError::Io {
         path: path.to_path_buf(),
         source,
@@ -324,10 +335,11 @@ fn check_leaf(
         source,
     };
     let der = pem::first_certificate(&read(crt)?, "certificate").map_err(cert_err)?;
-    let key_pair = pem::key_pair(&read(key)?, "private key").map_err(|source| LayoutError::Cert {
-        path: key.to_path_buf(),
-        source,
-    })?;
+    let key_pair =
+        pem::key_pair(&read(key)?, "private key").map_err(|source| LayoutError::Cert {
+            path: key.to_path_buf(),
+            source,
+        })?;
     let parse_err = |e: x509_parser::nom::Err<x509_parser::error::X509Error>| {
         cert_err(CertError::Parse {
             what: "certificate",
@@ -400,8 +412,8 @@ fn ensure_signing_key(
     match (key.exists(), public.exists()) {
         (true, true) => {
             let sk = SigningKey::from_private_key_pem(&read(key)?).map_err(key_err(key))?;
-            let jwk = crate::sakey::jwk_from_public_key_pem(&read(public)?)
-                .map_err(key_err(public))?;
+            let jwk =
+                crate::sakey::jwk_from_public_key_pem(&read(public)?).map_err(key_err(public))?;
             if jwk != sk.jwk {
                 return Err(LayoutError::KeyMismatch {
                     key: key.to_path_buf(),
@@ -488,7 +500,11 @@ mod tests {
         for (name, mode) in want {
             assert_eq!(files[name].1, mode, "{name}");
         }
-        for d in [tmp.path().join("etc"), tmp.path().join("etc/kubernetes"), dir.clone()] {
+        for d in [
+            tmp.path().join("etc"),
+            tmp.path().join("etc/kubernetes"),
+            dir.clone(),
+        ] {
             let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o755, "{}", d.display());
         }
@@ -539,7 +555,11 @@ mod tests {
         let written = layout.ensure_all(&spec()).unwrap();
         assert_eq!(
             written,
-            [layout.apiserver_key(), layout.apiserver_crt(), layout.sa_pub()]
+            [
+                layout.apiserver_key(),
+                layout.apiserver_crt(),
+                layout.sa_pub()
+            ]
         );
         assert_eq!(std::fs::read(layout.ca_crt()).unwrap(), ca_before);
 

@@ -66,12 +66,12 @@ pub(crate) fn key_pair(pem: &str, what: &'static str) -> Result<KeyPair, CertErr
     let pkcs8 = match &key {
         PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
         PrivateKeyDer::Pkcs1(k) => pkcs1_to_pkcs8(k.secret_pkcs1_der()),
-        PrivateKeyDer::Sec1(k) => sec1_to_pkcs8(k.secret_sec1_der()).map_err(|e| {
-            CertError::Parse {
+        PrivateKeyDer::Sec1(k) => {
+            sec1_to_pkcs8(k.secret_sec1_der()).map_err(|e| CertError::Parse {
                 what,
                 detail: format!("EC PRIVATE KEY: {e}"),
-            }
-        })?,
+            })?
+        }
         _ => {
             return Err(CertError::UnsupportedKey {
                 what,

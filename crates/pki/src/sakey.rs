@@ -9,7 +9,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
-use rsa::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+    LineEnding,
+};
 use rsa::traits::PublicKeyParts as _;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
@@ -68,7 +71,8 @@ impl std::fmt::Debug for SigningKey {
 
 /// A new RSA-2048 key pair for signing service-account tokens (RS256).
 pub fn generate_signing_key() -> Result<SigningKey, KeyError> {
-    let private = RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(KeyError::Generate)?;
+    let private =
+        RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(KeyError::Generate)?;
     from_private(&private)
 }
 
@@ -100,12 +104,13 @@ fn from_private(private: &RsaPrivateKey) -> Result<SigningKey, KeyError> {
         })?
         .to_string();
     let public = private.to_public_key();
-    let public_key_pem = public
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Encode {
-            what: "public key",
-            detail: e.to_string(),
-        })?;
+    let public_key_pem =
+        public
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Encode {
+                what: "public key",
+                detail: e.to_string(),
+            })?;
     let jwk = jwk_of(&public)?;
     Ok(SigningKey {
         private_key_pem,
@@ -149,20 +154,21 @@ pub fn key_id(spki_der: &[u8]) -> String {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
-    use ring::signature::{self, KeyPair as _, RsaKeyPair};
+    use ring::signature::{self, RsaKeyPair};
     use rustls_pki_types::pem::PemObject as _;
 
     #[test]
     fn generated_key_signs_rs256_with_ring_and_jwk_matches() {
         let key = generate_signing_key().unwrap();
-        assert!(key.private_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(key
+            .private_key_pem
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
         assert!(key.public_key_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
 
         // ring (what will sign tokens) accepts the PKCS#8.
-        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(
-            key.private_key_pem.as_bytes(),
-        )
-        .unwrap();
+        let pkcs8 =
+            rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.as_bytes())
+                .unwrap();
         let kp = RsaKeyPair::from_pkcs8(pkcs8.secret_pkcs8_der()).unwrap();
         assert_eq!(kp.public().modulus_len() * 8, RSA_BITS);
         let msg = b"header.payload";
@@ -195,7 +201,10 @@ mod tests {
         assert_eq!(key.jwk.kid.len(), 43);
 
         // The same JWK from the public PEM alone, and from the private PEM.
-        assert_eq!(jwk_from_public_key_pem(&key.public_key_pem).unwrap(), key.jwk);
+        assert_eq!(
+            jwk_from_public_key_pem(&key.public_key_pem).unwrap(),
+            key.jwk
+        );
         assert_eq!(
             SigningKey::from_private_key_pem(&key.private_key_pem).unwrap(),
             key

@@ -92,7 +92,11 @@ mod tests {
     #[test]
     fn sans_cover_everything_once() {
         let (dns, ips) = apiserver_sans(
-            &["Node-1".into(), "node-1.example.com.".into(), "localhost".into()],
+            &[
+                "Node-1".into(),
+                "node-1.example.com.".into(),
+                "localhost".into(),
+            ],
             &[ip("192.168.1.10"), ip("127.0.0.1")],
             ip("10.96.0.1"),
             "cluster.local.",

@@ -65,8 +65,8 @@ pub fn server_config(
     client_ca_pem: Option<&str>,
 ) -> Result<ServerConfig, TlsError> {
     let provider = provider();
-    let builder =
-        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
     let builder = match client_ca_pem {
         Some(ca) => {
             let verifier = WebPkiClientVerifier::builder_with_provider(
@@ -97,10 +97,8 @@ pub fn client_config(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem, "CA bundle")?);
     Ok(match client_cert {
-        Some((cert, k)) => builder.with_client_auth_cert(
-            certs(cert, "client certificate")?,
-            key(k, "client key")?,
-        )?,
+        Some((cert, k)) => builder
+            .with_client_auth_cert(certs(cert, "client certificate")?, key(k, "client key")?)?,
         None => builder.with_no_client_auth(),
     })
 }
@@ -152,23 +150,17 @@ mod tests {
     fn mutual_tls_in_memory() {
         let v = Validity::from_now(Duration::from_secs(3600));
         let ca = Ca::generate("kubernetes").unwrap();
-        let (dns, ips) = crate::apiserver_sans(
-            &[],
-            &[],
-            "10.96.0.1".parse().unwrap(),
-            "cluster.local",
-        );
+        let (dns, ips) =
+            crate::apiserver_sans(&[], &[], "10.96.0.1".parse().unwrap(), "cluster.local");
         let serving = ca.issue_serving("kube-apiserver", &dns, &ips, v).unwrap();
         let admin = ca
             .issue_client("kubernetes-admin", &["system:masters".into()], v)
             .unwrap();
-        let server = || {
-            server_config(&serving.cert_pem, &serving.key_pem, Some(ca.cert_pem())).unwrap()
-        };
+        let server =
+            || server_config(&serving.cert_pem, &serving.key_pem, Some(ca.cert_pem())).unwrap();
 
         // Client certificate: the server sees the identity.
-        let client =
-            client_config(ca.cert_pem(), Some((&admin.cert_pem, &admin.key_pem))).unwrap();
+        let client = client_config(ca.cert_pem(), Some((&admin.cert_pem, &admin.key_pem))).unwrap();
         let seen = handshake(server(), client, "kubernetes.default.svc").unwrap();
         assert_eq!(
             seen,

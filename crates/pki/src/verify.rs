@@ -18,10 +18,12 @@ pub fn identity_from_cert_der(der: &[u8]) -> Result<(String, Vec<String>), CertE
     })?;
     let subject = x509.subject();
     let text = |atv: &x509_parser::x509::AttributeTypeAndValue<'_>| {
-        atv.as_str().map(str::to_string).map_err(|e| CertError::Parse {
-            what: "client certificate subject",
-            detail: e.to_string(),
-        })
+        atv.as_str()
+            .map(str::to_string)
+            .map_err(|e| CertError::Parse {
+                what: "client certificate subject",
+                detail: e.to_string(),
+            })
     };
     // Go's pkix.Name keeps the last CN it sees.
     let user = match subject.iter_common_name().last() {
@@ -119,7 +121,10 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("alice", &[]),
             ("kubernetes-admin", &["system:masters"]),
-            ("system:node:n1", &["system:nodes", "extra group", "ünïcode"]),
+            (
+                "system:node:n1",
+                &["system:nodes", "extra group", "ünïcode"],
+            ),
         ];
         for (user, groups) in cases {
             let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
@@ -138,7 +143,8 @@ mod tests {
     #[test]
     fn rejections() {
         let ca = Ca::generate("kubernetes").unwrap();
-        let other = Ca::generate("kubernetes").unwrap(); // same name, other key
+        let other = Ca::generate("other").unwrap();
+        let impostor = Ca::generate("kubernetes").unwrap(); // same name, other key
         let now = SystemTime::now();
         let good = der(&ca
             .issue_client("alice", &[], Validity::from_now(HOUR))
@@ -146,7 +152,19 @@ mod tests {
             .cert_pem);
 
         let from_other_ca = der(&other
-            .issue_client("alice", &["system:masters".into()], Validity::from_now(HOUR))
+            .issue_client(
+                "alice",
+                &["system:masters".into()],
+                Validity::from_now(HOUR),
+            )
+            .unwrap()
+            .cert_pem);
+        let forged = der(&impostor
+            .issue_client(
+                "alice",
+                &["system:masters".into()],
+                Validity::from_now(HOUR),
+            )
             .unwrap()
             .cert_pem);
         let expired = der(&ca
@@ -174,6 +192,7 @@ mod tests {
 
         let cases: Vec<(&str, Vec<u8>, RejectReason)> = vec![
             ("other CA", from_other_ca, RejectReason::UnknownIssuer),
+            ("same-name impostor CA", forged, RejectReason::BadSignature),
             ("expired", expired, RejectReason::Expired),
             ("not yet valid", not_yet, RejectReason::NotYetValid),
             ("serving cert", serving, RejectReason::WrongUsage),

@@ -14,7 +14,10 @@ use crate::rule::rule_eq;
 /// Whether `selector` selects `labels` (`metav1.LabelSelectorAsSelector`
 /// semantics: an empty selector selects everything). `Err` for an invalid
 /// operator or an `In`/`NotIn` without values.
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> Result<bool, String> {
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, String> {
     let mut ok = true;
     for (k, v) in selector.match_labels.iter().flatten() {
         ok &= labels.get(k) == Some(v);
@@ -24,7 +27,10 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
         let value = labels.get(&req.key);
         let matched = match req.operator.as_str() {
             "In" | "NotIn" if values.is_empty() => {
-                return Err(format!("for '{}', '{}' operator, values set can't be empty", req.key, req.operator))
+                return Err(format!(
+                    "for '{}', '{}' operator, values set can't be empty",
+                    req.key, req.operator
+                ))
             }
             "In" => value.is_some_and(|v| values.contains(v)),
             "NotIn" => value.is_none_or(|v| !values.contains(v)),
@@ -55,7 +61,9 @@ pub fn aggregate<CR: Borrow<ClusterRole>>(cluster_roles: &[CR]) -> Vec<(String, 
     // which roles each aggregated role selects, in upstream's order
     let mut sources: Vec<(usize, Vec<usize>)> = Vec::new();
     'roles: for (i, role) in roles.iter().enumerate() {
-        let Some(agg) = &role.aggregation_rule else { continue };
+        let Some(agg) = &role.aggregation_rule else {
+            continue;
+        };
         let mut selected = Vec::new();
         for selector in agg.cluster_role_selectors.iter().flatten() {
             for (j, other) in roles.iter().enumerate() {
@@ -72,8 +80,11 @@ pub fn aggregate<CR: Borrow<ClusterRole>>(cluster_roles: &[CR]) -> Vec<(String, 
         sources.push((i, selected));
     }
 
-    let mut current: HashMap<usize, Vec<PolicyRule>> =
-        roles.iter().enumerate().map(|(i, r)| (i, r.rules.clone().unwrap_or_default())).collect();
+    let mut current: HashMap<usize, Vec<PolicyRule>> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.rules.clone().unwrap_or_default()))
+        .collect();
     // every pass can only propagate rules one level further; bound the loop anyway
     for _ in 0..=sources.len() {
         let mut changed = false;
@@ -97,7 +108,10 @@ pub fn aggregate<CR: Borrow<ClusterRole>>(cluster_roles: &[CR]) -> Vec<(String, 
         }
     }
 
-    sources.iter().map(|(i, _)| (name(roles[*i]), current.remove(i).unwrap_or_default())).collect()
+    sources
+        .iter()
+        .map(|(i, _)| (name(roles[*i]), current.remove(i).unwrap_or_default()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -106,7 +120,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelector {
@@ -114,7 +131,11 @@ mod tests {
             match_expressions: Some(vec![LabelSelectorRequirement {
                 key: key.into(),
                 operator: op.into(),
-                values: if values.is_empty() { None } else { Some(values.iter().map(|s| s.to_string()).collect()) },
+                values: if values.is_empty() {
+                    None
+                } else {
+                    Some(values.iter().map(|s| s.to_string()).collect())
+                },
             }]),
             match_labels: None,
         }
@@ -123,16 +144,28 @@ mod tests {
     #[test]
     fn selectors() {
         let l = labels(&[("a", "1"), ("b", "2")]);
-        let ml = |pairs: &[(&str, &str)]| LabelSelector { match_labels: Some(labels(pairs)), match_expressions: None };
+        let ml = |pairs: &[(&str, &str)]| LabelSelector {
+            match_labels: Some(labels(pairs)),
+            match_expressions: None,
+        };
         assert_eq!(selector_matches(&LabelSelector::default(), &l), Ok(true));
         assert_eq!(selector_matches(&ml(&[("a", "1")]), &l), Ok(true));
-        assert_eq!(selector_matches(&ml(&[("a", "1"), ("b", "3")]), &l), Ok(false));
-        assert_eq!(selector_matches(&expr("a", "In", &["1", "5"]), &l), Ok(true));
+        assert_eq!(
+            selector_matches(&ml(&[("a", "1"), ("b", "3")]), &l),
+            Ok(false)
+        );
+        assert_eq!(
+            selector_matches(&expr("a", "In", &["1", "5"]), &l),
+            Ok(true)
+        );
         assert_eq!(selector_matches(&expr("c", "In", &["1"]), &l), Ok(false));
         assert_eq!(selector_matches(&expr("c", "NotIn", &["1"]), &l), Ok(true));
         assert_eq!(selector_matches(&expr("a", "NotIn", &["1"]), &l), Ok(false));
         assert_eq!(selector_matches(&expr("b", "Exists", &[]), &l), Ok(true));
-        assert_eq!(selector_matches(&expr("b", "DoesNotExist", &[]), &l), Ok(false));
+        assert_eq!(
+            selector_matches(&expr("b", "DoesNotExist", &[]), &l),
+            Ok(false)
+        );
         assert!(selector_matches(&expr("b", "Gt", &["1"]), &l).is_err());
         assert!(selector_matches(&expr("b", "In", &[]), &l).is_err());
     }

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef};
 
 use crate::request::{Request, User, RBAC_GROUP};
-use crate::rule::{compact_string, go_quote, go_quote_list, list, url_covers, ALL};
+use crate::rule::{
+    aggregate_errors, compact_string, go_quote, go_quote_list, list, url_covers, ALL,
+};
 
 /// Splits a rule into atoms of one group, one resource, one verb and at
 /// most one resource name (non-resource URLs: one URL and one verb).
@@ -31,14 +33,21 @@ pub fn breakdown_rule(rule: &PolicyRule) -> Vec<PolicyRule> {
                 if names.is_empty() {
                     atoms.push(base);
                 } else {
-                    atoms.extend(names.iter().map(|n| PolicyRule { resource_names: one(n), ..base.clone() }));
+                    atoms.extend(names.iter().map(|n| PolicyRule {
+                        resource_names: one(n),
+                        ..base.clone()
+                    }));
                 }
             }
         }
     }
     for url in list(&rule.non_resource_urls) {
         for verb in &rule.verbs {
-            atoms.push(PolicyRule { non_resource_urls: one(url), verbs: vec![verb.clone()], ..Default::default() });
+            atoms.push(PolicyRule {
+                non_resource_urls: one(url),
+                verbs: vec![verb.clone()],
+                ..Default::default()
+            });
         }
     }
     atoms
@@ -87,7 +96,9 @@ fn rule_covers(owner: &PolicyRule, atom: &PolicyRule) -> bool {
     let groups = has(owner_groups, ALL) || has_all(owner_groups, list(&atom.api_groups));
     let resources = resources_cover_all(list(&owner.resources), list(&atom.resources));
     let owner_urls = list(&owner.non_resource_urls);
-    let urls = list(&atom.non_resource_urls).iter().all(|u| owner_urls.iter().any(|o| url_covers(o, u)));
+    let urls = list(&atom.non_resource_urls)
+        .iter()
+        .all(|u| owner_urls.iter().any(|o| url_covers(o, u)));
     let owner_names = list(&owner.resource_names);
     let atom_names = list(&atom.resource_names);
     let names = if atom_names.is_empty() {
@@ -132,8 +143,15 @@ pub fn compact_rules(rules: &[PolicyRule]) -> Vec<PolicyRule> {
 /// followed by one compacted rule per line, sorted and unique; then
 /// `; resolution errors: [...]` when some of the user's bindings could not
 /// be resolved.
-pub fn escalation_message(user: &User, uncovered: &[PolicyRule], resolution_errors: &[String]) -> String {
-    let lines: BTreeSet<String> = compact_rules(uncovered).iter().map(compact_string).collect();
+pub fn escalation_message(
+    user: &User,
+    uncovered: &[PolicyRule],
+    resolution_errors: &[String],
+) -> String {
+    let lines: BTreeSet<String> = compact_rules(uncovered)
+        .iter()
+        .map(compact_string)
+        .collect();
     let lines: Vec<String> = lines.into_iter().collect();
     let mut msg = format!(
         "user {} (groups={}) is attempting to grant RBAC permissions not currently held:\n{}",
@@ -142,7 +160,11 @@ pub fn escalation_message(user: &User, uncovered: &[PolicyRule], resolution_erro
         lines.join("\n")
     );
     if !resolution_errors.is_empty() {
-        msg.push_str(&format!("; resolution errors: [{}]", resolution_errors.join(" ")));
+        let errors: Vec<&str> = resolution_errors.iter().map(String::as_str).collect();
+        msg.push_str(&format!(
+            "; resolution errors: [{}]",
+            aggregate_errors(&errors)
+        ));
     }
     msg
 }
@@ -157,7 +179,11 @@ pub fn escalate_request(kind: &str, name: &str, namespace: &str) -> Option<Reque
         "ClusterRole" => "clusterroles",
         _ => return None,
     };
-    Some(Request::resource("escalate", RBAC_GROUP, resource).named(name).in_namespace(namespace))
+    Some(
+        Request::resource("escalate", RBAC_GROUP, resource)
+            .named(name)
+            .in_namespace(namespace),
+    )
 }
 
 /// The request a user must be allowed to bind `role_ref` without holding
@@ -169,7 +195,11 @@ pub fn bind_request(role_ref: &RoleRef, binding_namespace: &str) -> Option<Reque
         "Role" => "roles",
         _ => return None,
     };
-    Some(Request::resource("bind", &role_ref.api_group, resource).named(&role_ref.name).in_namespace(binding_namespace))
+    Some(
+        Request::resource("bind", &role_ref.api_group, resource)
+            .named(&role_ref.name)
+            .in_namespace(binding_namespace),
+    )
 }
 
 #[cfg(test)]
@@ -177,7 +207,13 @@ mod tests {
     use super::*;
 
     fn r(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-        let v = |x: &[&str]| if x.is_empty() { None } else { Some(x.iter().map(|s| s.to_string()).collect()) };
+        let v = |x: &[&str]| {
+            if x.is_empty() {
+                None
+            } else {
+                Some(x.iter().map(|s| s.to_string()).collect())
+            }
+        };
         PolicyRule {
             verbs: verbs.iter().map(|s| s.to_string()).collect(),
             api_groups: v(groups),
@@ -206,26 +242,58 @@ mod tests {
     #[test]
     fn covers_table() {
         // star covers everything resource-shaped
-        check(&[r(&["*"], &["*"], &["*"], &[])], &[r(&["get", "create"], &["", "apps"], &["pods", "deployments/scale"], &["x"])], &[]);
+        check(
+            &[r(&["*"], &["*"], &["*"], &[])],
+            &[r(
+                &["get", "create"],
+                &["", "apps"],
+                &["pods", "deployments/scale"],
+                &["x"],
+            )],
+            &[],
+        );
         // star does not cover non-resource URLs
-        check(&[r(&["*"], &["*"], &["*"], &[])], &[u(&["get"], &["/healthz"])], &[u(&["get"], &["/healthz"])]);
-        check(&[u(&["get"], &["/api/*"])], &[u(&["get"], &["/api/v1", "/apis"])], &[u(&["get"], &["/apis"])]);
+        check(
+            &[r(&["*"], &["*"], &["*"], &[])],
+            &[u(&["get"], &["/healthz"])],
+            &[u(&["get"], &["/healthz"])],
+        );
+        check(
+            &[u(&["get"], &["/api/*"])],
+            &[u(&["get"], &["/api/v1", "/apis"])],
+            &[u(&["get"], &["/apis"])],
+        );
         // atoms may be covered by different owner rules
         check(
-            &[r(&["get"], &[""], &["pods"], &[]), r(&["list"], &[""], &["pods"], &[])],
+            &[
+                r(&["get"], &[""], &["pods"], &[]),
+                r(&["list"], &[""], &["pods"], &[]),
+            ],
             &[r(&["get", "list", "delete"], &[""], &["pods"], &[])],
             &[r(&["delete"], &[""], &["pods"], &[])],
         );
         // */subresource
-        check(&[r(&["get"], &["*"], &["*/scale"], &[])], &[r(&["get"], &["apps"], &["deployments/scale"], &[])], &[]);
+        check(
+            &[r(&["get"], &["*"], &["*/scale"], &[])],
+            &[r(&["get"], &["apps"], &["deployments/scale"], &[])],
+            &[],
+        );
         check(
             &[r(&["get"], &["*"], &["*/scale"], &[])],
             &[r(&["get"], &["apps"], &["deployments"], &[])],
             &[r(&["get"], &["apps"], &["deployments"], &[])],
         );
         // resource names: unrestricted owner covers names; named owner does not cover unrestricted
-        check(&[r(&["get"], &[""], &["secrets"], &[])], &[r(&["get"], &[""], &["secrets"], &["a"])], &[]);
-        check(&[r(&["get"], &[""], &["secrets"], &["a", "b"])], &[r(&["get"], &[""], &["secrets"], &["a"])], &[]);
+        check(
+            &[r(&["get"], &[""], &["secrets"], &[])],
+            &[r(&["get"], &[""], &["secrets"], &["a"])],
+            &[],
+        );
+        check(
+            &[r(&["get"], &[""], &["secrets"], &["a", "b"])],
+            &[r(&["get"], &[""], &["secrets"], &["a"])],
+            &[],
+        );
         check(
             &[r(&["get"], &[""], &["secrets"], &["a"])],
             &[r(&["get"], &[""], &["secrets"], &[])],
@@ -236,14 +304,24 @@ mod tests {
     #[test]
     fn message_matches_upstream() {
         let user = User::new("x", &["a", "b"]);
-        let uncovered = [r(&["create"], &["apps"], &["deployments"], &[]), r(&["delete"], &["apps"], &["deployments"], &[])];
+        let uncovered = [
+            r(&["create"], &["apps"], &["deployments"], &[]),
+            r(&["delete"], &["apps"], &["deployments"], &[]),
+        ];
         assert_eq!(
             escalation_message(&user, &uncovered, &[]),
             "user \"x\" (groups=[\"a\" \"b\"]) is attempting to grant RBAC permissions not currently held:\n\
              {APIGroups:[\"apps\"], Resources:[\"deployments\"], Verbs:[\"create\" \"delete\"]}"
         );
         let user = User::new("y", &[]);
-        let msg = escalation_message(&user, &[u(&["get"], &["/metrics"]), r(&["get"], &[""], &["pods"], &[])], &[]);
+        let msg = escalation_message(
+            &user,
+            &[
+                u(&["get"], &["/metrics"]),
+                r(&["get"], &[""], &["pods"], &[]),
+            ],
+            &[],
+        );
         assert_eq!(
             msg,
             "user \"y\" (groups=[]) is attempting to grant RBAC permissions not currently held:\n\
@@ -252,11 +330,36 @@ mod tests {
     }
 
     #[test]
+    fn message_with_resolution_errors() {
+        let user = User::new("x", &["g"]);
+        let msg = escalation_message(
+            &user,
+            &[r(&["get"], &[""], &["pods"], &[])],
+            &["e1".into(), "e2".into()],
+        );
+        assert!(msg.ends_with("{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\"]}; resolution errors: [[e1, e2]]"), "{msg}");
+    }
+
+    #[test]
     fn bind_and_escalate_requests() {
-        let rr = RoleRef { api_group: RBAC_GROUP.into(), kind: "ClusterRole".into(), name: "admin".into() };
+        let rr = RoleRef {
+            api_group: RBAC_GROUP.into(),
+            kind: "ClusterRole".into(),
+            name: "admin".into(),
+        };
         let req = bind_request(&rr, "team-a");
-        assert_eq!(req, Some(Request::resource("bind", RBAC_GROUP, "clusterroles").named("admin").in_namespace("team-a")));
-        assert_eq!(escalate_request("Role", "r", "ns").map(|r| r.resource), Some("roles".to_string()));
+        assert_eq!(
+            req,
+            Some(
+                Request::resource("bind", RBAC_GROUP, "clusterroles")
+                    .named("admin")
+                    .in_namespace("team-a")
+            )
+        );
+        assert_eq!(
+            escalate_request("Role", "r", "ns").map(|r| r.resource),
+            Some("roles".to_string())
+        );
         assert_eq!(escalate_request("Pod", "r", "ns"), None);
     }
 }

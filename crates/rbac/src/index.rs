@@ -21,11 +21,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::authorization::v1::{NonResourceRule, ResourceRule};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 
 use crate::escalation::{covers, escalation_message};
 use crate::request::{service_account_username, Decision, Request, User};
-use crate::rule::{go_quote, list, rule_allows};
+use crate::rule::{aggregate_errors, go_quote, list, rule_allows};
 
 type Rules = Arc<[PolicyRule]>;
 
@@ -101,7 +103,12 @@ fn rules_of(rules: &Option<Vec<PolicyRule>>) -> Rules {
 impl RbacIndex {
     /// Builds the index. Accepts owned objects or `Arc`s (anything that
     /// borrows as the k8s-openapi type).
-    pub fn new<R, RB, CR, CRB>(roles: &[R], role_bindings: &[RB], cluster_roles: &[CR], cluster_role_bindings: &[CRB]) -> Self
+    pub fn new<R, RB, CR, CRB>(
+        roles: &[R],
+        role_bindings: &[RB],
+        cluster_roles: &[CR],
+        cluster_role_bindings: &[CRB],
+    ) -> Self
     where
         R: Borrow<Role>,
         RB: Borrow<RoleBinding>,
@@ -111,14 +118,23 @@ impl RbacIndex {
         let mut index = RbacIndex::default();
         for r in roles {
             let r = r.borrow();
-            index.roles.insert((namespace_of(&r.metadata).to_string(), name_of(&r.metadata).to_string()), rules_of(&r.rules));
+            index.roles.insert(
+                (
+                    namespace_of(&r.metadata).to_string(),
+                    name_of(&r.metadata).to_string(),
+                ),
+                rules_of(&r.rules),
+            );
         }
         for cr in cluster_roles {
             let cr = cr.borrow();
-            index.cluster_roles.insert(name_of(&cr.metadata).to_string(), rules_of(&cr.rules));
+            index
+                .cluster_roles
+                .insert(name_of(&cr.metadata).to_string(), rules_of(&cr.rules));
         }
 
-        let mut crbs: Vec<&ClusterRoleBinding> = cluster_role_bindings.iter().map(Borrow::borrow).collect();
+        let mut crbs: Vec<&ClusterRoleBinding> =
+            cluster_role_bindings.iter().map(Borrow::borrow).collect();
         crbs.sort_by(|a, b| name_of(&a.metadata).cmp(name_of(&b.metadata)));
         for crb in crbs {
             let name = name_of(&crb.metadata);
@@ -137,7 +153,8 @@ impl RbacIndex {
 
         let mut rbs: Vec<&RoleBinding> = role_bindings.iter().map(Borrow::borrow).collect();
         rbs.sort_by(|a, b| {
-            (namespace_of(&a.metadata), name_of(&a.metadata)).cmp(&(namespace_of(&b.metadata), name_of(&b.metadata)))
+            (namespace_of(&a.metadata), name_of(&a.metadata))
+                .cmp(&(namespace_of(&b.metadata), name_of(&b.metadata)))
         });
         for rb in rbs {
             let (name, ns) = (name_of(&rb.metadata), namespace_of(&rb.metadata));
@@ -162,19 +179,36 @@ impl RbacIndex {
     /// The rules a role reference grants (upstream `GetRoleReferenceRules`);
     /// `binding_namespace` is empty for a ClusterRoleBinding. Errors carry
     /// upstream's texts (`clusterrole.rbac.authorization.k8s.io "x" not found`).
-    pub fn role_ref_rules(&self, role_ref: &RoleRef, binding_namespace: &str) -> Result<Arc<[PolicyRule]>, String> {
+    pub fn role_ref_rules(
+        &self,
+        role_ref: &RoleRef,
+        binding_namespace: &str,
+    ) -> Result<Arc<[PolicyRule]>, String> {
         match role_ref.kind.as_str() {
             "Role" => self
                 .roles
                 .get(&(binding_namespace.to_string(), role_ref.name.clone()))
                 .cloned()
-                .ok_or_else(|| format!("role.rbac.authorization.k8s.io {} not found", go_quote(&role_ref.name))),
+                .ok_or_else(|| {
+                    format!(
+                        "role.rbac.authorization.k8s.io {} not found",
+                        go_quote(&role_ref.name)
+                    )
+                }),
             "ClusterRole" => self
                 .cluster_roles
                 .get(role_ref.name.as_str())
                 .cloned()
-                .ok_or_else(|| format!("clusterrole.rbac.authorization.k8s.io {} not found", go_quote(&role_ref.name))),
-            other => Err(format!("unsupported role reference kind: {}", go_quote(other))),
+                .ok_or_else(|| {
+                    format!(
+                        "clusterrole.rbac.authorization.k8s.io {} not found",
+                        go_quote(&role_ref.name)
+                    )
+                }),
+            other => Err(format!(
+                "unsupported role reference kind: {}",
+                go_quote(other)
+            )),
         }
     }
 
@@ -195,7 +229,11 @@ impl RbacIndex {
 
     fn describe(&self, (b, s): Hit) -> String {
         let binding = &self.bindings[b as usize];
-        let subject = binding.subjects.get(s as usize).map(|s| describe_subject(s, &binding.namespace)).unwrap_or_default();
+        let subject = binding
+            .subjects
+            .get(s as usize)
+            .map(|s| describe_subject(s, &binding.namespace))
+            .unwrap_or_default();
         format!(
             "{} of {} {} to {}",
             binding.describe,
@@ -256,8 +294,10 @@ impl RbacIndex {
                 });
             }
             if !list(&rule.non_resource_urls).is_empty() {
-                out.non_resource_rules
-                    .push(NonResourceRule { verbs: rule.verbs.clone(), non_resource_urls: rule.non_resource_urls.clone() });
+                out.non_resource_rules.push(NonResourceRule {
+                    verbs: rule.verbs.clone(),
+                    non_resource_urls: rule.non_resource_urls.clone(),
+                });
             }
         }
         if !errors.is_empty() {
@@ -271,7 +311,12 @@ impl RbacIndex {
     /// Upstream `ConfirmNoEscalation`: `Ok` when `user` already holds, in
     /// `namespace` (empty for cluster-scoped objects), every permission in
     /// `requested`; otherwise upstream's error message.
-    pub fn confirm_no_escalation(&self, user: &User, namespace: &str, requested: &[PolicyRule]) -> Result<(), String> {
+    pub fn confirm_no_escalation(
+        &self,
+        user: &User,
+        namespace: &str,
+        requested: &[PolicyRule],
+    ) -> Result<(), String> {
         let (owner, errors) = self.policy_rules_for(user, namespace);
         covers(&owner, requested).map_err(|uncovered| escalation_message(user, &uncovered, &errors))
     }
@@ -285,9 +330,17 @@ fn index_subjects(index: &mut SubjectIndex, binding_idx: usize, binding: &Bindin
             "User" => index.users.entry(s.name.clone()).or_default().push(hit),
             "Group" => index.groups.entry(s.name.clone()).or_default().push(hit),
             "ServiceAccount" => {
-                let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(&binding.namespace);
+                let ns = s
+                    .namespace
+                    .as_deref()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(&binding.namespace);
                 if !ns.is_empty() {
-                    index.users.entry(service_account_username(ns, &s.name)).or_default().push(hit);
+                    index
+                        .users
+                        .entry(service_account_username(ns, &s.name))
+                        .or_default()
+                        .push(hit);
                 }
             }
             _ => {}
@@ -299,35 +352,13 @@ fn index_subjects(index: &mut SubjectIndex, binding_idx: usize, binding: &Bindin
 fn describe_subject(s: &Subject, binding_namespace: &str) -> String {
     match s.kind.as_str() {
         "ServiceAccount" => {
-            let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(binding_namespace);
+            let ns = s
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(binding_namespace);
             format!("{} {}", s.kind, go_quote(&format!("{}/{}", s.name, ns)))
         }
         _ => format!("{} {}", s.kind, go_quote(&s.name)),
-    }
-}
-
-/// `utilerrors.NewAggregate(errs).Error()`: one message as is, several
-/// (deduplicated) as `[a, b]`.
-fn aggregate_errors(errors: &[&str]) -> String {
-    let mut unique: Vec<&str> = Vec::new();
-    for e in errors {
-        if !unique.contains(e) {
-            unique.push(e);
-        }
-    }
-    match unique.as_slice() {
-        [one] => one.to_string(),
-        many => format!("[{}]", many.join(", ")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aggregate_error_text() {
-        assert_eq!(aggregate_errors(&["a"]), "a");
-        assert_eq!(aggregate_errors(&["a", "b", "a"]), "[a, b]");
     }
 }

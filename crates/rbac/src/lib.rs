@@ -25,15 +25,21 @@ pub mod rule;
 
 pub use aggregate::{aggregate, selector_matches};
 pub use bootstrap::{
-    bootstrap_cluster_role_bindings, bootstrap_cluster_roles, bootstrap_role_bindings, bootstrap_roles,
-    AGGREGATE_TO_ADMIN, AGGREGATE_TO_EDIT, AGGREGATE_TO_VIEW, CONTROLLER_ROLE_PREFIX,
+    bootstrap_cluster_role_bindings, bootstrap_cluster_roles, bootstrap_role_bindings,
+    bootstrap_roles, AGGREGATE_TO_ADMIN, AGGREGATE_TO_EDIT, AGGREGATE_TO_VIEW,
+    CONTROLLER_ROLE_PREFIX,
 };
-pub use escalation::{bind_request, breakdown_rule, compact_rules, covers, escalate_request, escalation_message};
+pub use escalation::{
+    bind_request, breakdown_rule, compact_rules, covers, escalate_request, escalation_message,
+};
 pub use index::{RbacIndex, SubjectRules};
-pub use reconcile::{reconcile, reconcile_cluster_role_binding, reconcile_role, reconcile_role_binding, BindingChange};
+pub use reconcile::{
+    reconcile, reconcile_cluster_role_binding, reconcile_role, reconcile_role_binding,
+    BindingChange,
+};
 pub use request::{
-    service_account_username, Decision, Request, User, ALL_AUTHENTICATED, ALL_SERVICE_ACCOUNTS, ALL_UNAUTHENTICATED,
-    AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, BOOTSTRAPPING_LABEL_VALUE, RBAC_GROUP, SERVICE_ACCOUNT_USER_PREFIX,
-    SYSTEM_MASTERS,
+    service_account_username, Decision, Request, User, ALL_AUTHENTICATED, ALL_SERVICE_ACCOUNTS,
+    ALL_UNAUTHENTICATED, AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, BOOTSTRAPPING_LABEL_VALUE,
+    RBAC_GROUP, SERVICE_ACCOUNT_USER_PREFIX, SYSTEM_MASTERS,
 };
 pub use rule::{compact_string, rule_allows, rules_allow};

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::rbac::v1::{AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
+use k8s_openapi::api::rbac::v1::{
+    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use crate::escalation::covers;
@@ -33,11 +35,17 @@ impl<T> BindingChange<T> {
 }
 
 fn protected(meta: &ObjectMeta) -> bool {
-    meta.annotations.as_ref().and_then(|a| a.get(AUTOUPDATE_ANNOTATION)).is_some_and(|v| v == "false")
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(AUTOUPDATE_ANNOTATION))
+        .is_some_and(|v| v == "false")
 }
 
 /// Expected entries added, existing values kept. `None` only when both are.
-fn merge(expected: &Option<BTreeMap<String, String>>, existing: &Option<BTreeMap<String, String>>) -> Option<BTreeMap<String, String>> {
+fn merge(
+    expected: &Option<BTreeMap<String, String>>,
+    existing: &Option<BTreeMap<String, String>>,
+) -> Option<BTreeMap<String, String>> {
     if expected.is_none() && existing.is_none() {
         return None;
     }
@@ -75,7 +83,17 @@ fn selector_eq(a: &LabelSelector, b: &LabelSelector) -> bool {
     let norm = |s: &LabelSelector| {
         (
             s.match_labels.clone().unwrap_or_default(),
-            s.match_expressions.iter().flatten().map(|e| (e.key.clone(), e.operator.clone(), e.values.clone().unwrap_or_default())).collect::<Vec<_>>(),
+            s.match_expressions
+                .iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e.key.clone(),
+                        e.operator.clone(),
+                        e.values.clone().unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>(),
         )
     };
     norm(a) == norm(b)
@@ -86,7 +104,9 @@ fn selector_eq(a: &LabelSelector, b: &LabelSelector) -> bool {
 /// `autoupdate: "false"`); otherwise the object to create (when `existing`
 /// is `None`) or to update.
 pub fn reconcile(existing: Option<&ClusterRole>, default: &ClusterRole) -> Option<ClusterRole> {
-    let Some(existing) = existing else { return Some(default.clone()) };
+    let Some(existing) = existing else {
+        return Some(default.clone());
+    };
     if protected(&existing.metadata) {
         return None;
     }
@@ -100,8 +120,10 @@ pub fn reconcile(existing: Option<&ClusterRole>, default: &ClusterRole) -> Optio
             changed = true;
         }
         (Some(expected), existing_rule) => {
-            let have: Vec<LabelSelector> =
-                existing_rule.as_ref().and_then(|a| a.cluster_role_selectors.clone()).unwrap_or_default();
+            let have: Vec<LabelSelector> = existing_rule
+                .as_ref()
+                .and_then(|a| a.cluster_role_selectors.clone())
+                .unwrap_or_default();
             let missing: Vec<LabelSelector> = expected
                 .cluster_role_selectors
                 .iter()
@@ -112,7 +134,9 @@ pub fn reconcile(existing: Option<&ClusterRole>, default: &ClusterRole) -> Optio
             if !missing.is_empty() {
                 let mut selectors = have;
                 selectors.extend(missing);
-                out.aggregation_rule = Some(AggregationRule { cluster_role_selectors: Some(selectors) });
+                out.aggregation_rule = Some(AggregationRule {
+                    cluster_role_selectors: Some(selectors),
+                });
                 changed = true;
             }
         }
@@ -123,7 +147,9 @@ pub fn reconcile(existing: Option<&ClusterRole>, default: &ClusterRole) -> Optio
 
 /// [`reconcile`] for a namespaced Role (no aggregation).
 pub fn reconcile_role(existing: Option<&Role>, default: &Role) -> Option<Role> {
-    let Some(existing) = existing else { return Some(default.clone()) };
+    let Some(existing) = existing else {
+        return Some(default.clone());
+    };
     if protected(&existing.metadata) {
         return None;
     }
@@ -133,7 +159,10 @@ pub fn reconcile_role(existing: Option<&Role>, default: &Role) -> Option<Role> {
     changed.then_some(out)
 }
 
-fn add_missing_subjects(subjects: &mut Option<Vec<Subject>>, expected: &Option<Vec<Subject>>) -> bool {
+fn add_missing_subjects(
+    subjects: &mut Option<Vec<Subject>>,
+    expected: &Option<Vec<Subject>>,
+) -> bool {
     let mut changed = false;
     for s in expected.iter().flatten() {
         let have = subjects.get_or_insert_with(Vec::new);
@@ -152,7 +181,9 @@ pub fn reconcile_cluster_role_binding(
     existing: Option<&ClusterRoleBinding>,
     default: &ClusterRoleBinding,
 ) -> Option<BindingChange<ClusterRoleBinding>> {
-    let Some(existing) = existing else { return Some(BindingChange::Create(default.clone())) };
+    let Some(existing) = existing else {
+        return Some(BindingChange::Create(default.clone()));
+    };
     if protected(&existing.metadata) {
         return None;
     }
@@ -166,8 +197,13 @@ pub fn reconcile_cluster_role_binding(
 }
 
 /// [`reconcile_cluster_role_binding`] for a namespaced RoleBinding.
-pub fn reconcile_role_binding(existing: Option<&RoleBinding>, default: &RoleBinding) -> Option<BindingChange<RoleBinding>> {
-    let Some(existing) = existing else { return Some(BindingChange::Create(default.clone())) };
+pub fn reconcile_role_binding(
+    existing: Option<&RoleBinding>,
+    default: &RoleBinding,
+) -> Option<BindingChange<RoleBinding>> {
+    let Some(existing) = existing else {
+        return Some(BindingChange::Create(default.clone()));
+    };
     if protected(&existing.metadata) {
         return None;
     }

@@ -41,7 +41,11 @@ pub struct User {
 impl User {
     /// A user with a name and groups (no uid, no extra).
     pub fn new(name: impl Into<String>, groups: &[&str]) -> Self {
-        User { name: name.into(), groups: groups.iter().map(|g| g.to_string()).collect(), ..Default::default() }
+        User {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        }
     }
 }
 
@@ -63,12 +67,21 @@ pub struct Request {
 impl Request {
     /// A resource request, cluster-wide until [`Request::in_namespace`].
     pub fn resource(verb: &str, api_group: &str, resource: &str) -> Self {
-        Request { verb: verb.into(), api_group: api_group.into(), resource: resource.into(), ..Default::default() }
+        Request {
+            verb: verb.into(),
+            api_group: api_group.into(),
+            resource: resource.into(),
+            ..Default::default()
+        }
     }
 
     /// A non-resource request such as `get /healthz`.
     pub fn non_resource(verb: &str, path: &str) -> Self {
-        Request { verb: verb.into(), path: Some(path.into()), ..Default::default() }
+        Request {
+            verb: verb.into(),
+            path: Some(path.into()),
+            ..Default::default()
+        }
     }
 
     pub fn in_namespace(mut self, namespace: &str) -> Self {

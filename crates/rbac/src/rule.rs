@@ -19,7 +19,9 @@ pub fn verb_matches(rule: &PolicyRule, verb: &str) -> bool {
 }
 
 pub fn api_group_matches(rule: &PolicyRule, group: &str) -> bool {
-    list(&rule.api_groups).iter().any(|g| g == ALL || g == group)
+    list(&rule.api_groups)
+        .iter()
+        .any(|g| g == ALL || g == group)
 }
 
 /// `combined` is `resource` or `resource/subresource`. A rule resource
@@ -30,7 +32,8 @@ pub fn resource_matches(rule: &PolicyRule, combined: &str, subresource: &str) ->
     list(&rule.resources).iter().any(|r| {
         r == ALL
             || r == combined
-            || (!subresource.is_empty() && r.strip_prefix("*/").is_some_and(|sub| sub == subresource))
+            || (!subresource.is_empty()
+                && r.strip_prefix("*/").is_some_and(|sub| sub == subresource))
     })
 }
 
@@ -43,7 +46,9 @@ pub fn resource_name_matches(rule: &PolicyRule, name: &str) -> bool {
 
 /// Exact match, `*`, or a prefix match for a URL ending in `*`.
 pub fn non_resource_url_matches(rule: &PolicyRule, path: &str) -> bool {
-    list(&rule.non_resource_urls).iter().any(|u| url_covers(u, path))
+    list(&rule.non_resource_urls)
+        .iter()
+        .any(|u| url_covers(u, path))
 }
 
 /// `owner` (maybe ending in `*`) covers `path`.
@@ -122,7 +127,9 @@ pub(crate) fn go_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) <= 0xffff {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -147,12 +154,33 @@ pub(crate) fn rule_eq(a: &PolicyRule, b: &PolicyRule) -> bool {
         && list(&a.non_resource_urls) == list(&b.non_resource_urls)
 }
 
+/// `utilerrors.NewAggregate(errs).Error()`: one message as is, several
+/// (deduplicated) as `[a, b]`.
+pub(crate) fn aggregate_errors(errors: &[&str]) -> String {
+    let mut unique: Vec<&str> = Vec::new();
+    for e in errors {
+        if !unique.contains(e) {
+            unique.push(e);
+        }
+    }
+    match unique.as_slice() {
+        [one] => one.to_string(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-        let v = |x: &[&str]| if x.is_empty() { None } else { Some(x.iter().map(|s| s.to_string()).collect()) };
+        let v = |x: &[&str]| {
+            if x.is_empty() {
+                None
+            } else {
+                Some(x.iter().map(|s| s.to_string()).collect())
+            }
+        };
         PolicyRule {
             verbs: verbs.iter().map(|s| s.to_string()).collect(),
             api_groups: v(groups),
@@ -172,45 +200,103 @@ mod tests {
 
     #[track_caller]
     fn check(rule: &PolicyRule, req: Request, expected: bool) {
-        assert_eq!(rule_allows(rule, &req), expected, "rule {} request {req:?}", compact_string(rule));
+        assert_eq!(
+            rule_allows(rule, &req),
+            expected,
+            "rule {} request {req:?}",
+            compact_string(rule)
+        );
     }
 
     #[test]
     fn resource_rules() {
         let pods = rule(&["get", "list"], &[""], &["pods"], &[]);
-        check(&pods, Request::resource("get", "", "pods").in_namespace("a"), true);
+        check(
+            &pods,
+            Request::resource("get", "", "pods").in_namespace("a"),
+            true,
+        );
         check(&pods, Request::resource("list", "", "pods"), true);
         check(&pods, Request::resource("create", "", "pods"), false);
         check(&pods, Request::resource("get", "apps", "pods"), false);
-        check(&pods, Request::resource("get", "", "pods").subresource("log"), false);
+        check(
+            &pods,
+            Request::resource("get", "", "pods").subresource("log"),
+            false,
+        );
         check(&pods, Request::resource("get", "", "services"), false);
 
         let star = rule(&["*"], &["*"], &["*"], &[]);
-        check(&star, Request::resource("delete", "apps", "deployments").subresource("scale"), true);
+        check(
+            &star,
+            Request::resource("delete", "apps", "deployments").subresource("scale"),
+            true,
+        );
         check(&star, Request::non_resource("get", "/healthz"), false);
 
         let log = rule(&["get"], &[""], &["pods/log"], &[]);
-        check(&log, Request::resource("get", "", "pods").subresource("log"), true);
+        check(
+            &log,
+            Request::resource("get", "", "pods").subresource("log"),
+            true,
+        );
         check(&log, Request::resource("get", "", "pods"), false);
-        check(&log, Request::resource("get", "", "pods").subresource("exec"), false);
+        check(
+            &log,
+            Request::resource("get", "", "pods").subresource("exec"),
+            false,
+        );
 
         let any_scale = rule(&["get"], &["*"], &["*/scale"], &[]);
-        check(&any_scale, Request::resource("get", "apps", "deployments").subresource("scale"), true);
-        check(&any_scale, Request::resource("get", "apps", "deployments"), false);
-        check(&any_scale, Request::resource("get", "apps", "deployments").subresource("status"), false);
+        check(
+            &any_scale,
+            Request::resource("get", "apps", "deployments").subresource("scale"),
+            true,
+        );
+        check(
+            &any_scale,
+            Request::resource("get", "apps", "deployments"),
+            false,
+        );
+        check(
+            &any_scale,
+            Request::resource("get", "apps", "deployments").subresource("status"),
+            false,
+        );
 
         // upstream has no `resource/*` pattern: it matches only the literal resource
         let pods_star = rule(&["get"], &[""], &["pods/*"], &[]);
-        check(&pods_star, Request::resource("get", "", "pods").subresource("log"), false);
+        check(
+            &pods_star,
+            Request::resource("get", "", "pods").subresource("log"),
+            false,
+        );
         check(&pods_star, Request::resource("get", "", "pods"), false);
     }
 
     #[test]
     fn resource_names() {
-        let named = rule(&["get", "list", "create", "update"], &[""], &["configmaps"], &["cm1", "cm2"]);
-        check(&named, Request::resource("get", "", "configmaps").named("cm1"), true);
-        check(&named, Request::resource("update", "", "configmaps").named("cm2"), true);
-        check(&named, Request::resource("get", "", "configmaps").named("other"), false);
+        let named = rule(
+            &["get", "list", "create", "update"],
+            &[""],
+            &["configmaps"],
+            &["cm1", "cm2"],
+        );
+        check(
+            &named,
+            Request::resource("get", "", "configmaps").named("cm1"),
+            true,
+        );
+        check(
+            &named,
+            Request::resource("update", "", "configmaps").named("cm2"),
+            true,
+        );
+        check(
+            &named,
+            Request::resource("get", "", "configmaps").named("other"),
+            false,
+        );
         // a nameless request (list, create without a name) never matches a names-restricted rule
         check(&named, Request::resource("list", "", "configmaps"), false);
         check(&named, Request::resource("create", "", "configmaps"), false);
@@ -226,19 +312,35 @@ mod tests {
         check(&r, Request::non_resource("get", "/api"), false);
         check(&r, Request::non_resource("post", "/healthz"), false);
         check(&r, Request::resource("get", "", "pods"), false);
-        check(&urls(&["*"], &["*"]), Request::non_resource("post", "/anything"), true);
+        check(
+            &urls(&["*"], &["*"]),
+            Request::non_resource("post", "/anything"),
+            true,
+        );
+    }
+
+    #[test]
+    fn aggregate_error_text() {
+        assert_eq!(aggregate_errors(&["a"]), "a");
+        assert_eq!(aggregate_errors(&["a", "b", "a"]), "[a, b]");
     }
 
     #[test]
     fn compact_string_matches_go() {
         let r = rule(&["create"], &["apps"], &["deployments"], &[]);
-        assert_eq!(compact_string(&r), r#"{APIGroups:["apps"], Resources:["deployments"], Verbs:["create"]}"#);
+        assert_eq!(
+            compact_string(&r),
+            r#"{APIGroups:["apps"], Resources:["deployments"], Verbs:["create"]}"#
+        );
         let r = rule(&["get", "update"], &[""], &["configmaps"], &["a\"b"]);
         assert_eq!(
             compact_string(&r),
             r#"{APIGroups:[""], Resources:["configmaps"], ResourceNames:["a\"b"], Verbs:["get" "update"]}"#
         );
-        assert_eq!(compact_string(&urls(&["get"], &["/healthz"])), r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#);
+        assert_eq!(
+            compact_string(&urls(&["get"], &["/healthz"])),
+            r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#
+        );
         assert_eq!(go_quote("a\tb\u{1}é"), "\"a\\tb\\x01é\"");
     }
 }

@@ -7,7 +7,10 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
 
-use super::{cluster_binding, cluster_role, events_rule, named, rule, service_account, CONTROLLER_ROLE_PREFIX, READ};
+use super::{
+    cluster_binding, cluster_role, events_rule, named, rule, service_account,
+    CONTROLLER_ROLE_PREFIX, READ,
+};
 
 const LEGACY: &str = "";
 const ADMISSION: &str = "admissionregistration.k8s.io";
@@ -29,12 +32,20 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "attachdetach-controller",
             vec![
-                rule(&["list", "watch"], &[LEGACY], &["persistentvolumes", "persistentvolumeclaims"]),
+                rule(
+                    &["list", "watch"],
+                    &[LEGACY],
+                    &["persistentvolumes", "persistentvolumeclaims"],
+                ),
                 rule(READ, &[LEGACY], &["nodes"]),
                 rule(&["patch", "update"], &[LEGACY], &["nodes/status"]),
                 rule(&["list", "watch"], &[LEGACY], &["pods"]),
                 events_rule(),
-                rule(&["get", "create", "delete", "list", "watch"], &[STORAGE], &["volumeattachments"]),
+                rule(
+                    &["get", "create", "delete", "list", "watch"],
+                    &[STORAGE],
+                    &["volumeattachments"],
+                ),
                 rule(READ, &[STORAGE], &["csidrivers"]),
                 rule(READ, &[STORAGE], &["csinodes"]),
             ],
@@ -42,9 +53,25 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "certificate-controller",
             vec![
-                rule(&["get", "list", "watch", "delete"], &[CERTIFICATES], &["certificatesigningrequests"]),
-                rule(&["update"], &[CERTIFICATES], &["certificatesigningrequests/status", "certificatesigningrequests/approval"]),
-                named(&["approve"], &[CERTIFICATES], &["signers"], &["kubernetes.io/kube-apiserver-client-kubelet"]),
+                rule(
+                    &["get", "list", "watch", "delete"],
+                    &[CERTIFICATES],
+                    &["certificatesigningrequests"],
+                ),
+                rule(
+                    &["update"],
+                    &[CERTIFICATES],
+                    &[
+                        "certificatesigningrequests/status",
+                        "certificatesigningrequests/approval",
+                    ],
+                ),
+                named(
+                    &["approve"],
+                    &[CERTIFICATES],
+                    &["signers"],
+                    &["kubernetes.io/kube-apiserver-client-kubelet"],
+                ),
                 named(
                     &["sign"],
                     &[CERTIFICATES],
@@ -63,13 +90,23 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "clusterrole-aggregation-controller",
             // full power over clusterroles, to write any aggregated rules
-            vec![rule(&["escalate", "get", "list", "watch", "update", "patch"], &[RBAC], &["clusterroles"])],
+            vec![rule(
+                &["escalate", "get", "list", "watch", "update", "patch"],
+                &[RBAC],
+                &["clusterroles"],
+            )],
         ),
         (
             "cronjob-controller",
             vec![
                 rule(&["get", "list", "watch", "update"], &[BATCH], &["cronjobs"]),
-                rule(&["get", "list", "watch", "create", "update", "delete", "patch"], &[BATCH], &["jobs"]),
+                rule(
+                    &[
+                        "get", "list", "watch", "create", "update", "delete", "patch",
+                    ],
+                    &[BATCH],
+                    &["jobs"],
+                ),
                 rule(&["update"], &[BATCH], &["cronjobs/status"]),
                 rule(&["update"], &[BATCH], &["cronjobs/finalizers"]),
                 rule(&["list", "watch", "delete"], &[LEGACY], &["pods"]),
@@ -83,19 +120,43 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/status"]),
                 rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/finalizers"]),
                 rule(&["list", "watch"], &[LEGACY], &["nodes"]),
-                rule(&["list", "watch", "create", "delete", "patch"], &[LEGACY], &["pods"]),
+                rule(
+                    &["list", "watch", "create", "delete", "patch"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
                 rule(&["create"], &[LEGACY], &["pods/binding"]),
-                rule(&["get", "list", "watch", "create", "delete", "update", "patch"], &[APPS], &["controllerrevisions"]),
+                rule(
+                    &[
+                        "get", "list", "watch", "create", "delete", "update", "patch",
+                    ],
+                    &[APPS],
+                    &["controllerrevisions"],
+                ),
                 events_rule(),
             ],
         ),
         (
             "deployment-controller",
             vec![
-                rule(&["get", "list", "watch", "update"], &[EXTENSIONS, APPS], &["deployments"]),
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[EXTENSIONS, APPS],
+                    &["deployments"],
+                ),
                 rule(&["update"], &[EXTENSIONS, APPS], &["deployments/status"]),
-                rule(&["update"], &[EXTENSIONS, APPS], &["deployments/finalizers"]),
-                rule(&["get", "list", "watch", "create", "update", "patch", "delete"], &[APPS, EXTENSIONS], &["replicasets"]),
+                rule(
+                    &["update"],
+                    &[EXTENSIONS, APPS],
+                    &["deployments/finalizers"],
+                ),
+                rule(
+                    &[
+                        "get", "list", "watch", "create", "update", "patch", "delete",
+                    ],
+                    &[APPS, EXTENSIONS],
+                    &["replicasets"],
+                ),
                 rule(&["get", "list", "watch", "update"], &[LEGACY], &["pods"]),
                 events_rule(),
             ],
@@ -118,7 +179,11 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
             "endpoint-controller",
             vec![
                 rule(READ, &[LEGACY], &["services", "pods"]),
-                rule(&["get", "list", "watch", "create", "update", "delete"], &[LEGACY], &["endpoints"]),
+                rule(
+                    &["get", "list", "watch", "create", "update", "delete"],
+                    &[LEGACY],
+                    &["endpoints"],
+                ),
                 rule(&["create"], &[LEGACY], &["endpoints/restricted"]),
                 events_rule(),
             ],
@@ -129,7 +194,11 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(READ, &[LEGACY], &["services", "pods", "nodes"]),
                 // owner references with blockOwnerDeletion on the service
                 rule(&["update"], &[LEGACY], &["services/finalizers"]),
-                rule(&["get", "list", "watch", "create", "update", "delete"], &[DISCOVERY], &["endpointslices"]),
+                rule(
+                    &["get", "list", "watch", "create", "update", "delete"],
+                    &[DISCOVERY],
+                    &["endpointslices"],
+                ),
                 events_rule(),
             ],
         ),
@@ -139,7 +208,11 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(READ, &[LEGACY], &["services", "endpoints"]),
                 rule(&["update"], &[LEGACY], &["services/finalizers"]),
                 rule(&["update"], &[LEGACY], &["endpoints/finalizers"]),
-                rule(&["get", "list", "watch", "create", "update", "delete"], &[DISCOVERY], &["endpointslices"]),
+                rule(
+                    &["get", "list", "watch", "create", "update", "delete"],
+                    &[DISCOVERY],
+                    &["endpointslices"],
+                ),
                 events_rule(),
             ],
         ),
@@ -148,28 +221,51 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
             vec![
                 rule(READ, &[LEGACY], &["pods"]),
                 rule(&["update"], &[LEGACY], &["pods/finalizers"]),
-                rule(&["get", "list", "watch", "create"], &[LEGACY], &["persistentvolumeclaims"]),
+                rule(
+                    &["get", "list", "watch", "create"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims"],
+                ),
                 events_rule(),
             ],
         ),
         (
             "expand-controller",
             vec![
-                rule(&["get", "list", "watch", "update", "patch"], &[LEGACY], &["persistentvolumes"]),
-                rule(&["update", "patch"], &[LEGACY], &["persistentvolumeclaims/status"]),
+                rule(
+                    &["get", "list", "watch", "update", "patch"],
+                    &[LEGACY],
+                    &["persistentvolumes"],
+                ),
+                rule(
+                    &["update", "patch"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims/status"],
+                ),
                 rule(READ, &[LEGACY], &["persistentvolumeclaims"]),
                 events_rule(),
             ],
         ),
         (
             "generic-garbage-collector",
-            vec![rule(&["get", "list", "watch", "patch", "update", "delete"], &["*"], &["*"]), events_rule()],
+            vec![
+                rule(
+                    &["get", "list", "watch", "patch", "update", "delete"],
+                    &["*"],
+                    &["*"],
+                ),
+                events_rule(),
+            ],
         ),
         (
             "horizontal-pod-autoscaler",
             vec![
                 rule(READ, &[AUTOSCALING], &["horizontalpodautoscalers"]),
-                rule(&["update"], &[AUTOSCALING], &["horizontalpodautoscalers/status"]),
+                rule(
+                    &["update"],
+                    &[AUTOSCALING],
+                    &["horizontalpodautoscalers/status"],
+                ),
                 rule(&["get", "update"], &["*"], &["*/scale"]),
                 rule(&["list", "watch"], &[LEGACY], &["pods"]),
                 // resource, custom and external metrics
@@ -182,32 +278,61 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "job-controller",
             vec![
-                rule(&["get", "list", "watch", "update", "patch"], &[BATCH], &["jobs"]),
+                rule(
+                    &["get", "list", "watch", "update", "patch"],
+                    &[BATCH],
+                    &["jobs"],
+                ),
                 rule(&["update"], &[BATCH], &["jobs/status"]),
                 rule(&["update"], &[BATCH], &["jobs/finalizers"]),
-                rule(&["list", "watch", "create", "delete", "patch"], &[LEGACY], &["pods"]),
+                rule(
+                    &["list", "watch", "create", "delete", "patch"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
                 events_rule(),
             ],
         ),
         (
             "legacy-service-account-token-cleaner",
             vec![
-                named(&["get"], &[LEGACY], &["configmaps"], &["kube-apiserver-legacy-service-account-token-tracking"]),
+                named(
+                    &["get"],
+                    &[LEGACY],
+                    &["configmaps"],
+                    &["kube-apiserver-legacy-service-account-token-tracking"],
+                ),
                 rule(&["patch", "delete"], &[LEGACY], &["secrets"]),
             ],
         ),
         (
             "namespace-controller",
             vec![
-                rule(&["get", "list", "watch", "delete"], &[LEGACY], &["namespaces"]),
-                rule(&["update"], &[LEGACY], &["namespaces/finalize", "namespaces/status"]),
-                rule(&["get", "list", "watch", "delete", "deletecollection"], &["*"], &["*"]),
+                rule(
+                    &["get", "list", "watch", "delete"],
+                    &[LEGACY],
+                    &["namespaces"],
+                ),
+                rule(
+                    &["update"],
+                    &[LEGACY],
+                    &["namespaces/finalize", "namespaces/status"],
+                ),
+                rule(
+                    &["get", "list", "watch", "delete", "deletecollection"],
+                    &["*"],
+                    &["*"],
+                ),
             ],
         ),
         (
             "node-controller",
             vec![
-                rule(&["get", "list", "watch", "update", "delete", "patch"], &[LEGACY], &["nodes"]),
+                rule(
+                    &["get", "list", "watch", "update", "delete", "patch"],
+                    &[LEGACY],
+                    &["nodes"],
+                ),
                 rule(&["patch", "update"], &[LEGACY], &["nodes/status"]),
                 // pod eviction from unhealthy nodes
                 rule(&["patch", "update"], &[LEGACY], &["pods/status"]),
@@ -218,11 +343,23 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "persistent-volume-binder",
             vec![
-                rule(&["get", "list", "watch", "update", "create", "delete"], &[LEGACY], &["persistentvolumes"]),
+                rule(
+                    &["get", "list", "watch", "update", "create", "delete"],
+                    &[LEGACY],
+                    &["persistentvolumes"],
+                ),
                 rule(&["update"], &[LEGACY], &["persistentvolumes/status"]),
-                rule(&["get", "list", "watch", "update"], &[LEGACY], &["persistentvolumeclaims"]),
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims"],
+                ),
                 rule(&["update"], &[LEGACY], &["persistentvolumeclaims/status"]),
-                rule(&["list", "watch", "get", "create", "delete"], &[LEGACY], &["pods"]),
+                rule(
+                    &["list", "watch", "get", "create", "delete"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
                 rule(READ, &[STORAGE], &["storageclasses"]),
                 rule(&["list", "watch"], &[LEGACY], &["nodes"]),
                 events_rule(),
@@ -238,11 +375,25 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(&["patch"], &[LEGACY], &["pods/status"]),
             ],
         ),
-        ("pv-protection-controller", vec![rule(&["get", "list", "watch", "update"], &[LEGACY], &["persistentvolumes"]), events_rule()]),
+        (
+            "pv-protection-controller",
+            vec![
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[LEGACY],
+                    &["persistentvolumes"],
+                ),
+                events_rule(),
+            ],
+        ),
         (
             "pvc-protection-controller",
             vec![
-                rule(&["get", "list", "watch", "update"], &[LEGACY], &["persistentvolumeclaims"]),
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims"],
+                ),
                 rule(READ, &[LEGACY], &["pods"]),
                 events_rule(),
             ],
@@ -250,20 +401,44 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "replicaset-controller",
             vec![
-                rule(&["get", "list", "watch", "update"], &[APPS, EXTENSIONS], &["replicasets"]),
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[APPS, EXTENSIONS],
+                    &["replicasets"],
+                ),
                 rule(&["update"], &[APPS, EXTENSIONS], &["replicasets/status"]),
-                rule(&["update"], &[APPS, EXTENSIONS], &["replicasets/finalizers"]),
-                rule(&["list", "watch", "patch", "create", "delete"], &[LEGACY], &["pods"]),
+                rule(
+                    &["update"],
+                    &[APPS, EXTENSIONS],
+                    &["replicasets/finalizers"],
+                ),
+                rule(
+                    &["list", "watch", "patch", "create", "delete"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
                 events_rule(),
             ],
         ),
         (
             "replication-controller",
             vec![
-                rule(&["get", "list", "watch", "update"], &[LEGACY], &["replicationcontrollers"]),
+                rule(
+                    &["get", "list", "watch", "update"],
+                    &[LEGACY],
+                    &["replicationcontrollers"],
+                ),
                 rule(&["update"], &[LEGACY], &["replicationcontrollers/status"]),
-                rule(&["update"], &[LEGACY], &["replicationcontrollers/finalizers"]),
-                rule(&["list", "watch", "patch", "create", "delete"], &[LEGACY], &["pods"]),
+                rule(
+                    &["update"],
+                    &[LEGACY],
+                    &["replicationcontrollers/finalizers"],
+                ),
+                rule(
+                    &["list", "watch", "patch", "create", "delete"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
                 events_rule(),
             ],
         ),
@@ -276,10 +451,20 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 events_rule(),
             ],
         ),
-        ("root-ca-cert-publisher", vec![rule(&["create", "update"], &[LEGACY], &["configmaps"]), events_rule()]),
+        (
+            "root-ca-cert-publisher",
+            vec![
+                rule(&["create", "update"], &[LEGACY], &["configmaps"]),
+                events_rule(),
+            ],
+        ),
         (
             "route-controller",
-            vec![rule(&["list", "watch"], &[LEGACY], &["nodes"]), rule(&["patch"], &[LEGACY], &["nodes/status"]), events_rule()],
+            vec![
+                rule(&["list", "watch"], &[LEGACY], &["nodes"]),
+                rule(&["patch"], &[LEGACY], &["nodes/status"]),
+                events_rule(),
+            ],
         ),
         (
             "selinux-warning-controller",
@@ -291,13 +476,31 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(READ, &[STORAGE], &["csidrivers"]),
             ],
         ),
-        ("service-account-controller", vec![rule(&["create"], &[LEGACY], &["serviceaccounts"]), events_rule()]),
+        (
+            "service-account-controller",
+            vec![
+                rule(&["create"], &[LEGACY], &["serviceaccounts"]),
+                events_rule(),
+            ],
+        ),
         (
             "service-cidrs-controller",
             vec![
-                rule(&["get", "list", "watch", "patch", "update"], &[NETWORKING], &["servicecidrs"]),
-                rule(&["patch", "update"], &[NETWORKING], &["servicecidrs/finalizers"]),
-                rule(&["patch", "update"], &[NETWORKING], &["servicecidrs/status"]),
+                rule(
+                    &["get", "list", "watch", "patch", "update"],
+                    &[NETWORKING],
+                    &["servicecidrs"],
+                ),
+                rule(
+                    &["patch", "update"],
+                    &[NETWORKING],
+                    &["servicecidrs/finalizers"],
+                ),
+                rule(
+                    &["patch", "update"],
+                    &[NETWORKING],
+                    &["servicecidrs/status"],
+                ),
                 rule(READ, &[NETWORKING], &["ipaddresses"]),
                 events_rule(),
             ],
@@ -318,21 +521,55 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 rule(READ, &[APPS], &["statefulsets"]),
                 rule(&["update"], &[APPS], &["statefulsets/status"]),
                 rule(&["update"], &[APPS], &["statefulsets/finalizers"]),
-                rule(&["get", "create", "delete", "update", "patch"], &[LEGACY], &["pods"]),
-                rule(&["get", "create", "delete", "update", "patch", "list", "watch"], &[APPS], &["controllerrevisions"]),
-                rule(&["get", "create", "list", "watch"], &[LEGACY], &["persistentvolumeclaims"]),
-                rule(&["update", "delete"], &[LEGACY], &["persistentvolumeclaims"]),
+                rule(
+                    &["get", "create", "delete", "update", "patch"],
+                    &[LEGACY],
+                    &["pods"],
+                ),
+                rule(
+                    &[
+                        "get", "create", "delete", "update", "patch", "list", "watch",
+                    ],
+                    &[APPS],
+                    &["controllerrevisions"],
+                ),
+                rule(
+                    &["get", "create", "list", "watch"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims"],
+                ),
+                rule(
+                    &["update", "delete"],
+                    &[LEGACY],
+                    &["persistentvolumeclaims"],
+                ),
                 rule(&["update"], &[LEGACY], &["pods/finalizers"]),
                 events_rule(),
             ],
         ),
-        ("ttl-after-finished-controller", vec![rule(&["get", "list", "watch", "delete"], &[BATCH], &["jobs"]), events_rule()]),
-        ("ttl-controller", vec![rule(&["update", "patch", "list", "watch"], &[LEGACY], &["nodes"]), events_rule()]),
+        (
+            "ttl-after-finished-controller",
+            vec![
+                rule(&["get", "list", "watch", "delete"], &[BATCH], &["jobs"]),
+                events_rule(),
+            ],
+        ),
+        (
+            "ttl-controller",
+            vec![
+                rule(&["update", "patch", "list", "watch"], &[LEGACY], &["nodes"]),
+                events_rule(),
+            ],
+        ),
         (
             "validatingadmissionpolicy-status-controller",
             vec![
                 rule(READ, &[ADMISSION], &["validatingadmissionpolicies"]),
-                rule(&["get", "patch", "update"], &[ADMISSION], &["validatingadmissionpolicies/status"]),
+                rule(
+                    &["get", "patch", "update"],
+                    &[ADMISSION],
+                    &["validatingadmissionpolicies/status"],
+                ),
                 events_rule(),
             ],
         ),
@@ -340,12 +577,20 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
 }
 
 pub(super) fn controller_roles() -> Vec<ClusterRole> {
-    controllers().into_iter().map(|(name, rules)| cluster_role(&format!("{CONTROLLER_ROLE_PREFIX}{name}"), rules)).collect()
+    controllers()
+        .into_iter()
+        .map(|(name, rules)| cluster_role(&format!("{CONTROLLER_ROLE_PREFIX}{name}"), rules))
+        .collect()
 }
 
 pub(super) fn controller_role_bindings() -> Vec<ClusterRoleBinding> {
     controllers()
         .into_iter()
-        .map(|(name, _)| cluster_binding(&format!("{CONTROLLER_ROLE_PREFIX}{name}"), vec![service_account("kube-system", name)]))
+        .map(|(name, _)| {
+            cluster_binding(
+                &format!("{CONTROLLER_ROLE_PREFIX}{name}"),
+                vec![service_account("kube-system", name)],
+            )
+        })
         .collect()
 }

@@ -13,11 +13,14 @@ mod namespace_roles;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::rbac::v1::{
-    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
+    Subject,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use crate::request::{AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, BOOTSTRAPPING_LABEL_VALUE, RBAC_GROUP};
+use crate::request::{
+    AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, BOOTSTRAPPING_LABEL_VALUE, RBAC_GROUP,
+};
 
 pub use cluster_roles::{AGGREGATE_TO_ADMIN, AGGREGATE_TO_EDIT, AGGREGATE_TO_VIEW};
 
@@ -52,7 +55,16 @@ pub fn bootstrap_role_bindings() -> Vec<RoleBinding> {
 // ---- builders (upstream `rbacv1helpers.NewRule(...)...RuleOrDie()`) ----
 
 pub(crate) const READ: &[&str] = &["get", "list", "watch"];
-pub(crate) const READ_WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+pub(crate) const READ_WRITE: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
 pub(crate) const WRITE: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
 pub(crate) const READ_UPDATE: &[&str] = &["get", "list", "watch", "update", "patch"];
 
@@ -75,53 +87,103 @@ fn sorted_opt(v: &[&str]) -> Option<Vec<String>> {
 
 /// `verbs` on `resources` in `groups`.
 pub(crate) fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> PolicyRule {
-    PolicyRule { verbs: sorted(verbs), api_groups: sorted_opt(groups), resources: sorted_opt(resources), ..Default::default() }
+    PolicyRule {
+        verbs: sorted(verbs),
+        api_groups: sorted_opt(groups),
+        resources: sorted_opt(resources),
+        ..Default::default()
+    }
 }
 
 /// [`rule`] restricted to `names`.
-pub(crate) fn named(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-    PolicyRule { resource_names: sorted_opt(names), ..rule(verbs, groups, resources) }
+pub(crate) fn named(
+    verbs: &[&str],
+    groups: &[&str],
+    resources: &[&str],
+    names: &[&str],
+) -> PolicyRule {
+    PolicyRule {
+        resource_names: sorted_opt(names),
+        ..rule(verbs, groups, resources)
+    }
 }
 
 /// `verbs` on non-resource `urls`.
 pub(crate) fn urls(verbs: &[&str], urls: &[&str]) -> PolicyRule {
-    PolicyRule { verbs: sorted(verbs), non_resource_urls: sorted_opt(urls), ..Default::default() }
+    PolicyRule {
+        verbs: sorted(verbs),
+        non_resource_urls: sorted_opt(urls),
+        ..Default::default()
+    }
 }
 
 /// Upstream `eventsRule()`: write events in both event groups.
 pub(crate) fn events_rule() -> PolicyRule {
-    rule(&["create", "update", "patch"], &[LEGACY, EVENTS_GROUP], &["events"])
+    rule(
+        &["create", "update", "patch"],
+        &[LEGACY, EVENTS_GROUP],
+        &["events"],
+    )
 }
 
 fn meta(name: &str, namespace: Option<&str>, extra_labels: &[(&str, &str)]) -> ObjectMeta {
-    let mut labels = BTreeMap::from([(BOOTSTRAPPING_LABEL.to_string(), BOOTSTRAPPING_LABEL_VALUE.to_string())]);
-    labels.extend(extra_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut labels = BTreeMap::from([(
+        BOOTSTRAPPING_LABEL.to_string(),
+        BOOTSTRAPPING_LABEL_VALUE.to_string(),
+    )]);
+    labels.extend(
+        extra_labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
         labels: Some(labels),
-        annotations: Some(BTreeMap::from([(AUTOUPDATE_ANNOTATION.to_string(), "true".to_string())])),
+        annotations: Some(BTreeMap::from([(
+            AUTOUPDATE_ANNOTATION.to_string(),
+            "true".to_string(),
+        )])),
         ..Default::default()
     }
 }
 
 pub(crate) fn cluster_role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
-    ClusterRole { metadata: meta(name, None, &[]), rules: Some(rules), aggregation_rule: None }
+    ClusterRole {
+        metadata: meta(name, None, &[]),
+        rules: Some(rules),
+        aggregation_rule: None,
+    }
 }
 
 /// A ClusterRole with `labels` besides the bootstrapping one.
-pub(crate) fn labelled_cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<PolicyRule>) -> ClusterRole {
-    ClusterRole { metadata: meta(name, None, labels), rules: Some(rules), aggregation_rule: None }
+pub(crate) fn labelled_cluster_role(
+    name: &str,
+    labels: &[(&str, &str)],
+    rules: Vec<PolicyRule>,
+) -> ClusterRole {
+    ClusterRole {
+        metadata: meta(name, None, labels),
+        rules: Some(rules),
+        aggregation_rule: None,
+    }
 }
 
 /// An aggregated ClusterRole (no rules of its own) selecting `selector_label: "true"`.
-pub(crate) fn aggregated_cluster_role(name: &str, labels: &[(&str, &str)], selector_label: &str) -> ClusterRole {
+pub(crate) fn aggregated_cluster_role(
+    name: &str,
+    labels: &[(&str, &str)],
+    selector_label: &str,
+) -> ClusterRole {
     ClusterRole {
         metadata: meta(name, None, labels),
         rules: None,
         aggregation_rule: Some(AggregationRule {
             cluster_role_selectors: Some(vec![LabelSelector {
-                match_labels: Some(BTreeMap::from([(selector_label.to_string(), "true".to_string())])),
+                match_labels: Some(BTreeMap::from([(
+                    selector_label.to_string(),
+                    "true".to_string(),
+                )])),
                 match_expressions: None,
             }]),
         }),
@@ -129,23 +191,45 @@ pub(crate) fn aggregated_cluster_role(name: &str, labels: &[(&str, &str)], selec
 }
 
 pub(crate) fn role(name: &str, namespace: &str, rules: Vec<PolicyRule>) -> Role {
-    Role { metadata: meta(name, Some(namespace), &[]), rules: Some(rules) }
+    Role {
+        metadata: meta(name, Some(namespace), &[]),
+        rules: Some(rules),
+    }
 }
 
 pub(crate) fn group(name: &str) -> Subject {
-    Subject { kind: "Group".into(), api_group: Some(RBAC_GROUP.into()), name: name.into(), namespace: None }
+    Subject {
+        kind: "Group".into(),
+        api_group: Some(RBAC_GROUP.into()),
+        name: name.into(),
+        namespace: None,
+    }
 }
 
 pub(crate) fn user(name: &str) -> Subject {
-    Subject { kind: "User".into(), api_group: Some(RBAC_GROUP.into()), name: name.into(), namespace: None }
+    Subject {
+        kind: "User".into(),
+        api_group: Some(RBAC_GROUP.into()),
+        name: name.into(),
+        namespace: None,
+    }
 }
 
 pub(crate) fn service_account(namespace: &str, name: &str) -> Subject {
-    Subject { kind: "ServiceAccount".into(), api_group: None, name: name.into(), namespace: Some(namespace.into()) }
+    Subject {
+        kind: "ServiceAccount".into(),
+        api_group: None,
+        name: name.into(),
+        namespace: Some(namespace.into()),
+    }
 }
 
 fn role_ref(kind: &str, name: &str) -> RoleRef {
-    RoleRef { api_group: RBAC_GROUP.into(), kind: kind.into(), name: name.into() }
+    RoleRef {
+        api_group: RBAC_GROUP.into(),
+        kind: kind.into(),
+        name: name.into(),
+    }
 }
 
 /// Upstream `NewClusterBinding(role)`: the binding is named after the ClusterRole.
@@ -153,15 +237,32 @@ pub(crate) fn cluster_binding(role: &str, subjects: Vec<Subject>) -> ClusterRole
     named_cluster_binding(role, role, subjects)
 }
 
-pub(crate) fn named_cluster_binding(name: &str, role: &str, subjects: Vec<Subject>) -> ClusterRoleBinding {
+pub(crate) fn named_cluster_binding(
+    name: &str,
+    role: &str,
+    subjects: Vec<Subject>,
+) -> ClusterRoleBinding {
     ClusterRoleBinding {
         metadata: meta(name, None, &[]),
         role_ref: role_ref("ClusterRole", role),
-        subjects: if subjects.is_empty() { None } else { Some(subjects) },
+        subjects: if subjects.is_empty() {
+            None
+        } else {
+            Some(subjects)
+        },
     }
 }
 
 /// A RoleBinding named `name` in `namespace` to the Role `role`.
-pub(crate) fn role_binding(name: &str, namespace: &str, role: &str, subjects: Vec<Subject>) -> RoleBinding {
-    RoleBinding { metadata: meta(name, Some(namespace), &[]), role_ref: role_ref("Role", role), subjects: Some(subjects) }
+pub(crate) fn role_binding(
+    name: &str,
+    namespace: &str,
+    role: &str,
+    subjects: Vec<Subject>,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(name, Some(namespace), &[]),
+        role_ref: role_ref("Role", role),
+        subjects: Some(subjects),
+    }
 }

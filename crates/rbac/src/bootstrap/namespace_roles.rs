@@ -13,8 +13,16 @@ const COORDINATION: &str = "coordination.k8s.io";
 pub(super) fn roles() -> Vec<Role> {
     let leader_locking = || {
         vec![
-            rule(&["watch", "create", "get", "list", "update"], &[COORDINATION], &["leases"]),
-            rule(&["watch", "create", "get", "list", "update"], &[COORDINATION], &["leasecandidates"]),
+            rule(
+                &["watch", "create", "get", "list", "update"],
+                &[COORDINATION],
+                &["leases"],
+            ),
+            rule(
+                &["watch", "create", "get", "list", "update"],
+                &[COORDINATION],
+                &["leasecandidates"],
+            ),
         ]
     };
     vec![
@@ -31,16 +39,44 @@ pub(super) fn roles() -> Vec<Role> {
         role(
             "extension-apiserver-authentication-reader",
             SYSTEM,
-            vec![named(READ, &[LEGACY], &["configmaps"], &["extension-apiserver-authentication"])],
+            vec![named(
+                READ,
+                &[LEGACY],
+                &["configmaps"],
+                &["extension-apiserver-authentication"],
+            )],
         ),
-        role("system::leader-locking-kube-controller-manager", SYSTEM, leader_locking()),
-        role("system::leader-locking-kube-scheduler", SYSTEM, leader_locking()),
-        role("system:controller:bootstrap-signer", SYSTEM, vec![rule(READ, &[LEGACY], &["secrets"])]),
-        role("system:controller:cloud-provider", SYSTEM, vec![rule(&["create", "get", "list", "watch"], &[LEGACY], &["configmaps"])]),
+        role(
+            "system::leader-locking-kube-controller-manager",
+            SYSTEM,
+            leader_locking(),
+        ),
+        role(
+            "system::leader-locking-kube-scheduler",
+            SYSTEM,
+            leader_locking(),
+        ),
+        role(
+            "system:controller:bootstrap-signer",
+            SYSTEM,
+            vec![rule(READ, &[LEGACY], &["secrets"])],
+        ),
+        role(
+            "system:controller:cloud-provider",
+            SYSTEM,
+            vec![rule(
+                &["create", "get", "list", "watch"],
+                &[LEGACY],
+                &["configmaps"],
+            )],
+        ),
         role(
             "system:controller:token-cleaner",
             SYSTEM,
-            vec![rule(&["delete", "get", "list", "watch"], &[LEGACY], &["secrets"]), events_rule()],
+            vec![
+                rule(&["delete", "get", "list", "watch"], &[LEGACY], &["secrets"]),
+                events_rule(),
+            ],
         ),
     ]
 }
@@ -57,7 +93,10 @@ pub(super) fn role_bindings() -> Vec<RoleBinding> {
             "system::extension-apiserver-authentication-reader",
             SYSTEM,
             "extension-apiserver-authentication-reader",
-            vec![user("system:kube-controller-manager"), user("system:kube-scheduler")],
+            vec![
+                user("system:kube-controller-manager"),
+                user("system:kube-scheduler"),
+            ],
         ),
         role_binding(
             "system::leader-locking-kube-controller-manager",
@@ -73,7 +112,10 @@ pub(super) fn role_bindings() -> Vec<RoleBinding> {
             "system::leader-locking-kube-scheduler",
             SYSTEM,
             "system::leader-locking-kube-scheduler",
-            vec![user("system:kube-scheduler"), service_account(SYSTEM, "kube-scheduler")],
+            vec![
+                user("system:kube-scheduler"),
+                service_account(SYSTEM, "kube-scheduler"),
+            ],
         ),
         role_binding(
             "system:controller:bootstrap-signer",
