@@ -526,3 +526,15 @@ async fn server_side_apply_owns_fields_and_conflicts() {
     let managers: Vec<&str> = r.body["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| e["manager"].as_str().unwrap()).collect();
     assert!(managers.contains(&"kubectl-edit"), "{managers:?}");
 }
+
+#[tokio::test]
+async fn anonymous_requests_reach_only_public_paths() {
+    use tower::ServiceExt;
+    let s = TestServer::embedded().await;
+    for (path, code) in [("/version", 200), ("/healthz", 200), ("/readyz", 200), ("/livez", 200), ("/api", 401), ("/api/v1/namespaces", 401), ("/openapi/v3", 401), ("/metrics", 401)] {
+        // No InsecurePort marker and no credentials: anonymous.
+        let req = axum::http::Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+        let resp = s.built.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), code, "{path}");
+    }
+}
