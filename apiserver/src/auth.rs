@@ -51,6 +51,12 @@ pub trait Authenticator: Send + Sync {
     fn authenticate(&self, headers: &HeaderMap, extensions: &Extensions) -> AuthOutcome;
 }
 
+impl<T: Authenticator + ?Sized> Authenticator for std::sync::Arc<T> {
+    fn authenticate(&self, headers: &HeaderMap, extensions: &Extensions) -> AuthOutcome {
+        (**self).authenticate(headers, extensions)
+    }
+}
+
 /// Upstream's union: the first authenticator that accepts wins; if none
 /// does and one rejected, the request is rejected (401).
 pub struct Union(pub Vec<Box<dyn Authenticator>>);

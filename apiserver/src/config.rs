@@ -56,6 +56,15 @@ pub struct Options {
     /// CA bundle that client certificates must chain to (enables x509 authentication).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// Private key (PEM) that signs service-account tokens.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Public key (PEM) that verifies service-account tokens.
+    #[arg(long)]
+    pub service_account_key_file: Option<PathBuf>,
+    /// The `iss` of service-account tokens.
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: String,
     /// Authorization mode.
     #[arg(long, value_enum, default_value_t = AuthorizationMode::Rbac)]
     pub authorization_mode: AuthorizationMode,

@@ -21,6 +21,7 @@ pub mod rbac_authz;
 pub mod registry;
 pub mod request;
 pub mod server;
+pub mod serviceaccount;
 pub mod state;
 pub mod strategy;
 pub mod table;
@@ -49,8 +50,18 @@ pub struct BuildOptions {
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     pub advertise: bootstrap::Advertise,
-    pub authenticator: Arc<dyn auth::Authenticator>,
+    /// Authenticators that need no server state (insecure port, x509, token file).
+    pub authenticators: Vec<Box<dyn auth::Authenticator>>,
     pub authorization: config::AuthorizationMode,
+    /// Service-account token issuer (signing key pair and issuer URL).
+    pub service_account: Option<ServiceAccountKeys>,
+}
+
+/// The service-account signing key pair (PEM) and the issuer URL.
+pub struct ServiceAccountKeys {
+    pub issuer: String,
+    pub private_key_pem: String,
+    pub public_key_pem: String,
 }
 
 impl Default for BuildOptions {
@@ -61,8 +72,9 @@ impl Default for BuildOptions {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: "127.0.0.1".into(), port: 6443 },
-            authenticator: Arc::new(auth::Union(vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)])),
+            authenticators: vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)],
             authorization: config::AuthorizationMode::Rbac,
+            service_account: None,
         }
     }
 }
@@ -85,7 +97,7 @@ impl Drop for Built {
 
 /// Wire everything together over `store`; starts the watch cache and, once
 /// it is loaded, the bootstrap objects.
-pub fn build(store: DynStore, opts: BuildOptions) -> Built {
+pub fn build(store: DynStore, mut opts: BuildOptions) -> Built {
     let registry = Arc::new(Registry::builtin());
     let metrics = Arc::new(metrics::Metrics::default());
     let store = metered_store::MeteredStore::wrap(store, metrics.clone());
@@ -98,6 +110,24 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         None => Arc::new(auth::AlwaysAllow),
     };
     let cache = WatchCache::new(registry.clone(), opts.root.clone(), opts.limits.watch_history);
+    let service_accounts = opts.service_account.take().and_then(|k| {
+        match serviceaccount::Issuer::from_pem(&k.issuer, &k.private_key_pem, &k.public_key_pem) {
+            Ok(issuer) => Some(Arc::new(serviceaccount::TokenAuthenticator {
+                issuer: Arc::new(issuer),
+                cache: cache.clone(),
+                registry: registry.clone(),
+                root: opts.root.clone(),
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "service-account tokens disabled");
+                None
+            }
+        }
+    });
+    let mut authenticators = std::mem::take(&mut opts.authenticators);
+    if let Some(sa) = &service_accounts {
+        authenticators.push(Box::new(sa.clone()));
+    }
     let state: SharedState = Arc::new(AppState {
         discovery: discovery::Discovery::build(&registry),
         openapi: openapi::OpenApi::build(&registry),
@@ -109,10 +139,11 @@ pub fn build(store: DynStore, opts: BuildOptions) -> Built {
         allocators: opts.allocators,
         clock: opts.clock,
         limits: opts.limits,
-        authenticator: opts.authenticator,
+        authenticator: Arc::new(auth::Union(authenticators)),
         authorizer,
         admission: admission::default_chain(),
         rbac: rbac.clone(),
+        service_accounts,
     });
     let startup = Arc::new(StartupGate::default());
     let router = server::router(state.clone(), startup.clone());
@@ -230,6 +261,24 @@ fn prepare_pki(options: &mut Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The service-account key pair from `--service-account-*` or `--pki-dir`.
+fn service_account_keys(options: &Options) -> anyhow::Result<Option<ServiceAccountKeys>> {
+    let (private, public) = match (&options.service_account_signing_key_file, &options.service_account_key_file, &options.pki_dir) {
+        (Some(private), Some(public), _) => (private.clone(), public.clone()),
+        (None, None, Some(dir)) => {
+            let layout = pki::PkiLayout::new(dir);
+            (layout.sa_key(), layout.sa_pub())
+        }
+        (None, None, None) => return Ok(None),
+        _ => anyhow::bail!("--service-account-signing-key-file and --service-account-key-file go together"),
+    };
+    Ok(Some(ServiceAccountKeys {
+        issuer: options.service_account_issuer.clone(),
+        private_key_pem: std::fs::read_to_string(&private).with_context(|| format!("reading {}", private.display()))?,
+        public_key_pem: std::fs::read_to_string(&public).with_context(|| format!("reading {}", public.display()))?,
+    }))
+}
+
 /// Run the API server until SIGINT/SIGTERM.
 pub async fn run(mut options: Options) -> anyhow::Result<()> {
     prepare_pki(&mut options)?;
@@ -262,8 +311,9 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             limits: Limits { max_body_bytes: options.max_request_body_bytes, ..Limits::default() },
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: advertise.to_string(), port: advertise_port },
-            authenticator: Arc::new(auth::Union(authenticators)),
+            authenticators,
             authorization: options.authorization_mode,
+            service_account: service_account_keys(&options)?,
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -40,6 +40,8 @@ pub fn router(state: SharedState, startup: Arc<StartupGate>) -> Router {
         .route("/livez/{check}", get(health_one).with_state(health_state.clone()))
         .route("/readyz/{check}", get(health_one).with_state(health_state))
         .route("/metrics", get(metrics))
+        .route("/.well-known/openid-configuration", get(oidc_discovery))
+        .route("/openid/v1/jwks", get(oidc_jwks))
         .route("/openapi/v2", get(|| async { not_found() }))
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_document))
@@ -84,6 +86,24 @@ async fn metrics(State(state): State<SharedState>) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r
+}
+
+async fn oidc_discovery(State(state): State<SharedState>) -> Response {
+    match &state.service_accounts {
+        Some(sa) => axum::Json(sa.issuer.discovery_document()).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn oidc_jwks(State(state): State<SharedState>) -> Response {
+    match &state.service_accounts {
+        Some(sa) => {
+            let mut r = axum::Json(sa.issuer.jwks()).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+            r
+        }
+        None => not_found(),
+    }
 }
 
 async fn openapi_index(State(state): State<SharedState>) -> Response {

@@ -76,6 +76,8 @@ pub struct AppState {
     pub admission: Vec<Arc<dyn crate::admission::AdmissionPlugin>>,
     /// Set when the authorizer is RBAC (reviews and escalation checks use it).
     pub rbac: Option<Arc<crate::rbac_authz::RbacAuthorizer>>,
+    /// Set when a service-account signing key is configured.
+    pub service_accounts: Option<Arc<crate::serviceaccount::TokenAuthenticator>>,
 }
 
 impl AppState {

@@ -169,6 +169,24 @@ fn rbac_scenarios_over_tls() {
     assert!(!ok);
     assert!(err.contains("is forbidden") && (err.contains("attempting to grant RBAC permissions not currently held") || err.contains("cannot create resource \"rolebindings\"")), "{err}");
 
+    // Service-account tokens (TokenRequest), and a pod-bound token that stops
+    // working once its pod is gone.
+    assert!(c.admin(&["create", "sa", "builder", "-n", "dev"]).0);
+    assert!(c.admin(&["create", "rolebinding", "builder-view", "--clusterrole=view", "--serviceaccount=dev:builder", "-n", "dev"]).0);
+    let (ok, token, err) = c.admin(&["create", "token", "builder", "-n", "dev"]);
+    assert!(ok, "{err}");
+    let sa = c.token_user("builder", token.trim());
+    let (_, out, err) = c.kubectl("builder", &sa, &["auth", "whoami"]);
+    assert!(out.contains("system:serviceaccount:dev:builder") && out.contains("system:serviceaccounts:dev"), "{out}{err}");
+    eventually(|| c.kubectl("builder", &sa, &["get", "pods", "-n", "dev"]).0, "the service account to list pods");
+    assert!(c.admin(&["run", "holder", "--image=busybox", "-n", "dev"]).0);
+    let (ok, bound, err) = c.admin(&["create", "token", "builder", "-n", "dev", "--bound-object-kind=Pod", "--bound-object-name=holder"]);
+    assert!(ok, "{err}");
+    let bound_cfg = c.token_user("bound", bound.trim());
+    eventually(|| c.kubectl("bound", &bound_cfg, &["get", "pods", "-n", "dev"]).0, "the bound token to work");
+    assert!(c.admin(&["delete", "pod", "holder", "-n", "dev", "--wait=true"]).0);
+    eventually(|| !c.kubectl("bound", &bound_cfg, &["get", "pods", "-n", "dev"]).0, "the bound token to stop working");
+
     // Token file authentication.
     let tok = c.token_user("tokenuser", "s3cr3t-token");
     let (_, out, _) = c.kubectl("tokenuser", &tok, &["auth", "whoami"]);

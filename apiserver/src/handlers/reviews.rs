@@ -43,7 +43,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response> {
             None => rules_status(&ctx),
         },
         "selfsubjectreviews" => json!({"userInfo": ctx.user.to_json()}),
-        "tokenreviews" => json!({"authenticated": false, "error": "token authentication is not configured on this API server yet"}),
+        "tokenreviews" => token_review(&ctx, &spec),
         other => return Err(ApiError::method_not_allowed(format!("{other} cannot be created"))),
     };
     review["status"] = status;
@@ -71,5 +71,39 @@ fn rules_status(ctx: &Ctx) -> Value {
             "incomplete": false,
         }),
         _ => json!({"resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": "rules are not enumerable with this authorizer"}),
+    }
+}
+
+/// TokenReview: run a bearer token through the authenticators (service
+/// accounts with the review's audiences, then the others).
+fn token_review(ctx: &Ctx, spec: &Value) -> Value {
+    use crate::auth::AuthOutcome;
+    let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
+    let audiences: Vec<String> = spec
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let outcome = match &ctx.state.service_accounts {
+        Some(sa) => {
+            let auds = if audiences.is_empty() { sa.issuer.api_audiences.clone() } else { audiences.clone() };
+            match sa.review(token, &auds) {
+                AuthOutcome::NotMine => None,
+                other => Some((other, auds)),
+            }
+        }
+        None => None,
+    };
+    let (outcome, auds) = outcome.unwrap_or_else(|| {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Ok(v) = format!("Bearer {token}").parse() {
+            headers.insert(axum::http::header::AUTHORIZATION, v);
+        }
+        (ctx.state.authenticator.authenticate(&headers, &axum::http::Extensions::new()), audiences.clone())
+    });
+    match outcome {
+        AuthOutcome::User(u) => json!({"authenticated": true, "user": u.to_json(), "audiences": auds}),
+        AuthOutcome::Rejected(reason) => json!({"authenticated": false, "error": reason}),
+        AuthOutcome::NotMine => json!({"authenticated": false, "error": "token is not recognised by any authenticator"}),
     }
 }

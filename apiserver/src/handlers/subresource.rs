@@ -43,9 +43,7 @@ pub async fn handle(ctx: Ctx, sub: &str) -> ApiResult<Response> {
                 ctx.def.plural
             ),
         }),
-        ("token", _) => Err(ApiError::ServiceUnavailable {
-            message: "serviceaccounts/token needs the service-account signing key, which this API server does not have yet".into(),
-        }),
+        ("token", "create") => token_request(ctx).await,
         _ => Err(ApiError::method_not_allowed(format!("{} is not supported on {}/{sub}", ctx.info.verb, ctx.def.plural))),
     }
 }
@@ -305,4 +303,89 @@ async fn evict(ctx: Ctx) -> ApiResult<Response> {
     delete_object(&ctx, meta_str(&pod, "name"), &opts).await?;
     let body = serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})).unwrap_or_default();
     Ok(raw_json_response(StatusCode::CREATED, body, &[]))
+}
+
+/// `POST serviceaccounts/<name>/token`: a TokenRequest answered with a signed JWT.
+async fn token_request(ctx: Ctx) -> ApiResult<Response> {
+    let Some(sa) = ctx.state.service_accounts.clone() else {
+        return Err(ApiError::ServiceUnavailable {
+            message: "service-account tokens are disabled: start the API server with --pki-dir or --service-account-signing-key-file/--service-account-key-file".into(),
+        });
+    };
+    let decoded = codec::decode(codec::body_format(&ctx.headers)?, &ctx.body)?;
+    let mut request = decoded.value;
+    let name = ctx.name().to_string();
+    let namespace = ctx.namespace().unwrap_or("").to_string();
+    let sa_obj = ctx.state.store.get(&ctx.key(&name)).await?.ok_or_else(|| ctx.not_found(&name))?;
+    let sa_obj = meta::decode_stored(&ctx.def, &sa_obj)?;
+    let sa_uid = meta_str(&sa_obj, "uid").to_string();
+    let spec = request.get("spec").cloned().unwrap_or(json!({}));
+    let expiration = spec.get("expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    if expiration < 600 {
+        return Err(ApiError::invalid("authentication.k8s.io", "TokenRequest", &name, vec![crate::error::FieldError::invalid(
+            "spec.expirationSeconds",
+            &json!(expiration),
+            "may not specify a duration less than 10 minutes",
+        )]));
+    }
+    let audiences: Vec<String> = spec
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .unwrap_or_else(|| sa.issuer.api_audiences.clone());
+    let pod = match spec.get("boundObjectRef").filter(|b| !b.is_null()) {
+        None => None,
+        Some(b) => {
+            let kind = b.get("kind").and_then(Value::as_str).unwrap_or("");
+            let pod_name = b.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            if kind != "Pod" {
+                return Err(ApiError::invalid("authentication.k8s.io", "TokenRequest", &name, vec![crate::error::FieldError::not_supported(
+                    "spec.boundObjectRef.kind",
+                    &json!(kind),
+                    &["Pod"],
+                )]));
+            }
+            let pods = ctx.state.registry.get("", "v1", "pods").cloned().ok_or_else(|| ApiError::internal("pods are not registered"))?;
+            let key = pods.object_key(&ctx.state.root, Some(&namespace), &pod_name);
+            let kv = ctx.state.store.get(&key).await?.ok_or_else(|| ApiError::not_found("", "pods", &pod_name))?;
+            let pod = meta::decode_stored(&pods, &kv)?;
+            let uid = meta_str(&pod, "uid").to_string();
+            if let Some(want) = b.get("uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+                if want != uid {
+                    return Err(ApiError::conflict("", "pods", &pod_name, &format!("the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated")));
+                }
+            }
+            Some(crate::serviceaccount::Ref { name: pod_name, uid })
+        }
+    };
+    let now = ctx.state.now().as_second();
+    let claims = crate::serviceaccount::Claims {
+        iss: sa.issuer.issuer.clone(),
+        sub: format!("system:serviceaccount:{namespace}:{name}"),
+        aud: audiences.clone(),
+        exp: now + expiration,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        kubernetes: crate::serviceaccount::KubernetesClaims {
+            namespace: namespace.clone(),
+            serviceaccount: crate::serviceaccount::Ref { name: name.clone(), uid: sa_uid },
+            pod,
+        },
+    };
+    let token = sa.issuer.sign(&claims).map_err(ApiError::internal)?;
+    let expires = jiff::Timestamp::from_second(now + expiration).map(|t| t.to_string()).unwrap_or_default();
+    request["apiVersion"] = json!("authentication.k8s.io/v1");
+    request["kind"] = json!("TokenRequest");
+    if !request.get("metadata").is_some_and(Value::is_object) {
+        request["metadata"] = json!({});
+    }
+    request["metadata"]["name"] = json!(name);
+    request["metadata"]["namespace"] = json!(namespace);
+    request["metadata"]["creationTimestamp"] = Value::Null;
+    request["spec"]["audiences"] = json!(audiences);
+    request["spec"]["expirationSeconds"] = json!(expiration);
+    request["status"] = json!({"token": token, "expirationTimestamp": expires});
+    Ok(json_response(StatusCode::CREATED, &request, &[]))
 }
