@@ -32,7 +32,13 @@ pub trait AdmissionPlugin: Send + Sync {
 
 /// The default chain.
 pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
-    vec![std::sync::Arc::new(NamespaceLifecycle), std::sync::Arc::new(RbacEscalation)]
+    vec![
+        std::sync::Arc::new(NamespaceLifecycle),
+        std::sync::Arc::new(DefaultStorageClass),
+        std::sync::Arc::new(DefaultTolerationSeconds),
+        std::sync::Arc::new(Priority),
+        std::sync::Arc::new(RbacEscalation),
+    ]
 }
 
 /// RBAC escalation prevention (upstream does it in the RBAC registry): a
@@ -132,4 +138,126 @@ pub async fn validate(ctx: &Ctx, op: Operation, obj: &Value, old: Option<&Value>
         plugin.validate(ctx, op, obj, old).await?;
     }
     Ok(())
+}
+
+/// Pods tolerate `not-ready` and `unreachable` NoExecute taints for 300 s
+/// unless they say otherwise (upstream DefaultTolerationSeconds).
+pub struct DefaultTolerationSeconds;
+
+#[async_trait]
+impl AdmissionPlugin for DefaultTolerationSeconds {
+    fn name(&self) -> &'static str {
+        "DefaultTolerationSeconds"
+    }
+
+    async fn admit(&self, ctx: &Ctx, op: Operation, obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
+        if op != Operation::Create || !is_pods(ctx) {
+            return Ok(());
+        }
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
+        let tolerations = spec.entry("tolerations").or_insert_with(|| Value::Array(Vec::new()));
+        let Some(list) = tolerations.as_array_mut() else { return Ok(()) };
+        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+            let covered = list.iter().any(|t| {
+                let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+                let tkey = t.get("key").and_then(Value::as_str).unwrap_or("");
+                (tkey == key || (tkey.is_empty() && t.get("operator").and_then(Value::as_str) == Some("Exists"))) && (effect.is_empty() || effect == "NoExecute")
+            });
+            if !covered {
+                list.push(serde_json::json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_pods(ctx: &Ctx) -> bool {
+    ctx.def.group.is_empty() && ctx.def.plural == "pods" && ctx.info.subresource.is_none()
+}
+
+/// `spec.priorityClassName` → `spec.priority` (and the global default class),
+/// with upstream's two built-in system classes.
+pub struct Priority;
+
+pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i64, &str)] = &[
+    ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+];
+
+#[async_trait]
+impl AdmissionPlugin for Priority {
+    fn name(&self) -> &'static str {
+        "Priority"
+    }
+
+    async fn admit(&self, ctx: &Ctx, op: Operation, obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
+        if op != Operation::Create || !is_pods(ctx) {
+            return Ok(());
+        }
+        let Some(pc_def) = ctx.state.registry.get("scheduling.k8s.io", "v1", "priorityclasses").cloned() else { return Ok(()) };
+        let requested = obj.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("").to_string();
+        let (snapshot, _) = ctx.state.cache.list(&pc_def, &crate::cache::Filter::default(), None, 0);
+        let classes: Vec<Value> = snapshot.items.iter().map(|o| o.value()).collect();
+        let chosen = if requested.is_empty() {
+            classes.iter().filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0)).cloned()
+        } else {
+            match classes.iter().find(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(requested.as_str())) {
+                Some(c) => Some(c.clone()),
+                None => {
+                    return Err(ApiError::forbidden("", "pods", obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""), &format!("no PriorityClass with name {requested} was found")));
+                }
+            }
+        };
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
+        match chosen {
+            Some(c) => {
+                spec.insert("priority".into(), c.get("value").cloned().unwrap_or(serde_json::json!(0)));
+                if let Some(name) = c.pointer("/metadata/name") {
+                    spec.insert("priorityClassName".into(), name.clone());
+                }
+                let policy = c.get("preemptionPolicy").cloned().unwrap_or(serde_json::json!("PreemptLowerPriority"));
+                spec.insert("preemptionPolicy".into(), policy);
+            }
+            None => {
+                spec.insert("priority".into(), serde_json::json!(0));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// PVCs without a class get the default StorageClass (upstream DefaultStorageClass).
+pub struct DefaultStorageClass;
+
+#[async_trait]
+impl AdmissionPlugin for DefaultStorageClass {
+    fn name(&self) -> &'static str {
+        "DefaultStorageClass"
+    }
+
+    async fn admit(&self, ctx: &Ctx, op: Operation, obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
+        if op != Operation::Create || !(ctx.def.group.is_empty() && ctx.def.plural == "persistentvolumeclaims") {
+            return Ok(());
+        }
+        if obj.pointer("/spec/storageClassName").is_some_and(|v| !v.is_null()) {
+            return Ok(());
+        }
+        let Some(sc_def) = ctx.state.registry.get("storage.k8s.io", "v1", "storageclasses").cloned() else { return Ok(()) };
+        let (snapshot, _) = ctx.state.cache.list(&sc_def, &crate::cache::Filter::default(), None, 0);
+        let default = snapshot
+            .items
+            .iter()
+            .map(|o| o.value())
+            .filter(|c| c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true"))
+            .max_by(|a, b| {
+                let t = |v: &Value| v.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+                t(a).cmp(&t(b))
+            });
+        if let (Some(class), Some(spec)) = (default, obj.get_mut("spec").and_then(Value::as_object_mut)) {
+            if let Some(name) = class.pointer("/metadata/name") {
+                spec.insert("storageClassName".into(), name.clone());
+            }
+        }
+        Ok(())
+    }
 }

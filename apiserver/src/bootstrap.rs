@@ -45,6 +45,14 @@ pub async fn run(router: &Router, first_service_ip: &str, advertise: &Advertise)
     for ns in PROTECTED_NAMESPACES {
         ensure(router, "/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
     }
+    for (name, value, description) in crate::admission::SYSTEM_PRIORITY_CLASSES {
+        ensure(
+            router,
+            "/apis/scheduling.k8s.io/v1/priorityclasses",
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority"}),
+        )
+        .await?;
+    }
     ensure(
         router,
         "/api/v1/namespaces/default/services",

@@ -538,3 +538,24 @@ async fn anonymous_requests_reach_only_public_paths() {
         assert_eq!(resp.status().as_u16(), code, "{path}");
     }
 }
+
+#[tokio::test]
+async fn admission_defaults_pods_and_claims() {
+    let s = TestServer::embedded().await;
+    let p = s.post(PODS, &pod("adm")).await.body;
+    let tolerations = p["spec"]["tolerations"].as_array().unwrap();
+    assert!(tolerations.iter().any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["tolerationSeconds"] == 300), "{tolerations:?}");
+    assert_eq!(p["spec"]["priority"], 0);
+    let mut critical = pod("critical");
+    critical["spec"]["priorityClassName"] = json!("system-node-critical");
+    let r = s.post(PODS, &critical).await;
+    assert_eq!(r.body["spec"]["priority"], 2_000_001_000_i64, "{}", r.text);
+    let mut unknown = pod("unknown");
+    unknown["spec"]["priorityClassName"] = json!("nope");
+    let r = s.post(PODS, &unknown).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("no PriorityClass with name nope was found"));
+    s.post("/apis/storage.k8s.io/v1/storageclasses", &json!({"metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "rancher.io/local-path"})).await;
+    let r = s.post("/api/v1/namespaces/default/persistentvolumeclaims", &json!({"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})).await;
+    assert_eq!(r.body["spec"]["storageClassName"], "local-path", "{}", r.text);
+}
