@@ -7,6 +7,7 @@ pub mod admission;
 pub mod allocator;
 pub mod auth;
 pub mod bootstrap;
+pub mod bootstrap_token;
 pub mod cache;
 pub mod codec;
 pub mod config;
@@ -125,6 +126,12 @@ pub fn build(store: DynStore, mut opts: BuildOptions) -> Built {
         }
     });
     let mut authenticators = std::mem::take(&mut opts.authenticators);
+    authenticators.push(Box::new(bootstrap_token::BootstrapTokenAuthenticator {
+        cache: cache.clone(),
+        registry: registry.clone(),
+        root: opts.root.clone(),
+        clock: opts.clock.clone(),
+    }));
     if let Some(sa) = &service_accounts {
         authenticators.push(Box::new(sa.clone()));
     }

@@ -187,6 +187,26 @@ fn rbac_scenarios_over_tls() {
     assert!(c.admin(&["delete", "pod", "holder", "-n", "dev", "--wait=true"]).0);
     eventually(|| !c.kubectl("bound", &bound_cfg, &["get", "pods", "-n", "dev"]).0, "the bound token to stop working");
 
+    // Bootstrap tokens: valid, and expired.
+    for (id, expiration) in [("abcdef", "2099-01-01T00:00:00Z"), ("zzzzzz", "2001-01-01T00:00:00Z")] {
+        let (ok, _, err) = c.admin(&[
+            "create", "secret", "generic", &format!("bootstrap-token-{id}"), "-n", "kube-system",
+            "--type=bootstrap.kubernetes.io/token",
+            &format!("--from-literal=token-id={id}"),
+            "--from-literal=token-secret=0123456789abcdef",
+            "--from-literal=usage-bootstrap-authentication=true",
+            &format!("--from-literal=expiration={expiration}"),
+        ]);
+        assert!(ok, "{err}");
+    }
+    let boot = c.token_user("boot", "abcdef.0123456789abcdef");
+    eventually(|| c.kubectl("boot", &boot, &["auth", "whoami"]).1.contains("system:bootstrap:abcdef"), "the bootstrap token to authenticate");
+    let (_, out, _) = c.kubectl("boot", &boot, &["auth", "whoami"]);
+    assert!(out.contains("system:bootstrappers"), "{out}");
+    let expired = c.token_user("expired", "zzzzzz.0123456789abcdef");
+    let (ok, _, _) = c.kubectl("expired", &expired, &["auth", "whoami"]);
+    assert!(!ok, "an expired bootstrap token must be refused");
+
     // Token file authentication.
     let tok = c.token_user("tokenuser", "s3cr3t-token");
     let (_, out, _) = c.kubectl("tokenuser", &tok, &["auth", "whoami"]);

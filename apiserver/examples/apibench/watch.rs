@@ -131,6 +131,8 @@ fn sequence(line: &[u8]) -> Option<u32> {
 struct WriterOut {
     errors: Errors,
     secs: f64,
+    /// Size of a created pod as the server returned it (≈ the event's object).
+    pod_bytes: usize,
 }
 
 /// The writer, on its own thread and runtime so that the watchers' load
@@ -158,12 +160,16 @@ fn writer(
             let (ns, sent, acked) = (ns.clone(), sent.clone(), acked.clone());
             tasks.push(tokio::spawn(async move {
                 let mut errors = Errors::default();
+                let mut pod_bytes = 0;
                 let path = format!("/api/v1/namespaces/{ns}/pods");
                 for i in (k..total).step_by(WRITER_CONNS) {
                     tokio::time::sleep_until(start + interval * i as u32).await;
                     sent[i].store(base.elapsed().as_micros() as u64, Ordering::Relaxed);
                     match conn.call(Method::POST, &path, Some(pod(&ns, i))).await {
-                        Ok((status, _)) if status.is_success() => acked[i].store(base.elapsed().as_micros() as u64, Ordering::Relaxed),
+                        Ok((status, body)) if status.is_success() => {
+                            acked[i].store(base.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            pod_bytes = body.len();
+                        }
                         Ok((status, body)) => errors.add_example(http_error_kind(status, &body), excerpt(&body)),
                         Err(e) => {
                             errors.add_example("transport error", format!("{e:#}"));
@@ -177,14 +183,17 @@ fn writer(
                         }
                     }
                 }
-                errors
+                (errors, pod_bytes)
             }));
         }
         let mut errors = Errors::default();
+        let mut pod_bytes = 0;
         for task in tasks {
-            errors.merge(&task.await.context("a writer task panicked")?);
+            let (task_errors, bytes) = task.await.context("a writer task panicked")?;
+            errors.merge(&task_errors);
+            pod_bytes = pod_bytes.max(bytes);
         }
-        Ok(WriterOut { errors, secs: started.elapsed().as_secs_f64() })
+        Ok(WriterOut { errors, secs: started.elapsed().as_secs_f64(), pod_bytes })
     })
 }
 
@@ -202,6 +211,7 @@ struct RunOut {
     ended_early: Errors,
     error_events: usize,
     cpu: CpuUse,
+    pod_bytes: usize,
 }
 
 async fn one_run(server: &ApiServer, run: usize, ctx: &Ctx) -> anyhow::Result<RunOut> {
@@ -311,6 +321,7 @@ async fn one_run(server: &ApiServer, run: usize, ctx: &Ctx) -> anyhow::Result<Ru
         ended_early,
         error_events,
         cpu,
+        pod_bytes: writer_out.pod_bytes,
     })
 }
 
@@ -328,6 +339,7 @@ struct RunFigures {
     max_events: usize,
     starved: usize,
     cpu: CpuUse,
+    pod_bytes: usize,
 }
 
 pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
@@ -350,6 +362,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             max_events: out.max_events,
             starved: out.starved,
             cpu: out.cpu,
+            pod_bytes: out.pod_bytes,
         };
         eprintln!(
             "apibench: [b] run {}: {} writes ({:.0}/s), {} deliveries; from ack p50 {} p99 {} max {}; from send p50 {} p99 {}; events/watcher {}..{}; cpu {}",
@@ -399,7 +412,12 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         other: median(runs.iter().map(|r| r.cpu.other)),
     };
     report.info("b", "watchers established (min over runs)", format!("{established} / {}", plan.watchers));
-    report.info("b", "writer rate achieved (median)", format!("{:.0} writes/s ({writes} writes per run)", write_rate.unwrap_or(0.0)));
+    let pod_bytes = runs.iter().map(|r| r.pod_bytes).max().unwrap_or(0);
+    report.info(
+        "b",
+        "writer rate achieved (median)",
+        format!("{:.0} pod creates/s ({writes} per run; pods of {pod_bytes} B)", write_rate.unwrap_or(0.0)),
+    );
     report.check(
         "b",
         format!("delivery latency from write ack, p50 / p99 (median of {n} run{})", if n == 1 { "" } else { "s" }),
