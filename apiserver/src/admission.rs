@@ -34,6 +34,7 @@ pub trait AdmissionPlugin: Send + Sync {
 pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
     vec![
         std::sync::Arc::new(NamespaceLifecycle),
+        std::sync::Arc::new(ServiceAccount),
         std::sync::Arc::new(DefaultStorageClass),
         std::sync::Arc::new(DefaultTolerationSeconds),
         std::sync::Arc::new(Priority),
@@ -256,6 +257,76 @@ impl AdmissionPlugin for DefaultStorageClass {
         if let (Some(class), Some(spec)) = (default, obj.get_mut("spec").and_then(Value::as_object_mut)) {
             if let Some(name) = class.pointer("/metadata/name") {
                 spec.insert("storageClassName".into(), name.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pods run as a service account (`default` unless named) and, unless
+/// `automountServiceAccountToken: false`, get the projected
+/// `kube-api-access-*` volume (token, `kube-root-ca.crt`, namespace) mounted
+/// at `/var/run/secrets/kubernetes.io/serviceaccount` (upstream ServiceAccount).
+/// Until the service-account controller creates `default` accounts, a pod
+/// whose account does not exist is admitted without the volume.
+pub struct ServiceAccount;
+
+pub const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+#[async_trait]
+impl AdmissionPlugin for ServiceAccount {
+    fn name(&self) -> &'static str {
+        "ServiceAccount"
+    }
+
+    async fn admit(&self, ctx: &Ctx, op: Operation, obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
+        if op != Operation::Create || !is_pods(ctx) {
+            return Ok(());
+        }
+        let namespace = ctx.namespace().unwrap_or("").to_string();
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
+        let name = spec.get("serviceAccountName").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("default").to_string();
+        spec.insert("serviceAccountName".into(), serde_json::json!(name));
+        spec.insert("serviceAccount".into(), serde_json::json!(name));
+        let Some(sa_def) = ctx.state.registry.get("", "v1", "serviceaccounts").cloned() else { return Ok(()) };
+        let Some(sa) = ctx.state.cache.get(&sa_def, &sa_def.object_key(&ctx.state.root, Some(&namespace), &name)) else { return Ok(()) };
+        let sa = sa.value();
+        let automount = spec
+            .get("automountServiceAccountToken")
+            .and_then(Value::as_bool)
+            .or_else(|| sa.get("automountServiceAccountToken").and_then(Value::as_bool))
+            .unwrap_or(true);
+        if !automount {
+            return Ok(());
+        }
+        let mounted = ["containers", "initContainers"].iter().any(|k| {
+            spec.get(*k).and_then(Value::as_array).into_iter().flatten().any(|c| {
+                c.get("volumeMounts").and_then(Value::as_array).into_iter().flatten().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_MOUNT))
+            })
+        });
+        if mounted {
+            return Ok(());
+        }
+        let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit()).take(5).collect();
+        let volume_name = format!("kube-api-access-{suffix}");
+        let volume = serde_json::json!({
+            "name": volume_name,
+            "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
+                ],
+            },
+        });
+        spec.entry("volumes").or_insert_with(|| Value::Array(Vec::new())).as_array_mut().map(|v| v.push(volume));
+        for key in ["containers", "initContainers"] {
+            for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+                let mounts = c.as_object_mut().map(|m| m.entry("volumeMounts").or_insert_with(|| Value::Array(Vec::new())));
+                if let Some(Value::Array(list)) = mounts {
+                    list.push(serde_json::json!({"name": volume_name, "readOnly": true, "mountPath": SERVICE_ACCOUNT_MOUNT}));
+                }
             }
         }
         Ok(())

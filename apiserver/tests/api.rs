@@ -559,3 +559,22 @@ async fn admission_defaults_pods_and_claims() {
     let r = s.post("/api/v1/namespaces/default/persistentvolumeclaims", &json!({"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})).await;
     assert_eq!(r.body["spec"]["storageClassName"], "local-path", "{}", r.text);
 }
+
+#[tokio::test]
+async fn service_account_admission_mounts_the_token_volume() {
+    let s = TestServer::embedded().await;
+    // Without the account: defaulted name, no volume.
+    let p = s.post(PODS, &pod("no-sa")).await.body;
+    assert_eq!(p["spec"]["serviceAccountName"], "default");
+    assert!(p["spec"].get("volumes").is_none(), "{p}");
+    s.post("/api/v1/namespaces/default/serviceaccounts", &json!({"metadata": {"name": "default"}})).await;
+    let p = s.post(PODS, &pod("with-sa")).await;
+    let v = &p.body["spec"]["volumes"][0];
+    assert!(v["name"].as_str().unwrap().starts_with("kube-api-access-"), "{}", p.text);
+    assert_eq!(v["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], 3607);
+    assert_eq!(p.body["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount");
+    let mut opt_out = pod("opt-out");
+    opt_out["spec"]["automountServiceAccountToken"] = json!(false);
+    let p = s.post(PODS, &opt_out).await.body;
+    assert!(p["spec"].get("volumes").is_none());
+}

@@ -430,10 +430,11 @@ fn summarise(ctx: &Ctx, report: &mut Report, results: &Results, value_bytes: usi
         if plan.reps == 1 { "" } else { "s" },
         plan.phase.as_secs_f64()
     );
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let _ = writeln!(
         table,
         "CPU columns: cores used during the cell by the API server, by etcd (the one behind the API server, or the raw \
-         reference), by this harness, and by other processes on the machine (2 cores in all).\n"
+         reference), by this harness, and by other processes on the machine ({cores} cores in all).\n"
     );
     let _ = writeln!(table, "| target | operation | clients | throughput | p50 | p99 | errors | CPU cores: apiserver / etcd / harness / other |");
     let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
