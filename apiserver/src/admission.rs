@@ -320,7 +320,9 @@ impl AdmissionPlugin for ServiceAccount {
                 ],
             },
         });
-        spec.entry("volumes").or_insert_with(|| Value::Array(Vec::new())).as_array_mut().map(|v| v.push(volume));
+        if let Some(volumes) = spec.entry("volumes").or_insert_with(|| Value::Array(Vec::new())).as_array_mut() {
+            volumes.push(volume);
+        }
         for key in ["containers", "initContainers"] {
             for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
                 let mounts = c.as_object_mut().map(|m| m.entry("volumeMounts").or_insert_with(|| Value::Array(Vec::new())));
