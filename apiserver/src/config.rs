@@ -65,6 +65,10 @@ pub struct Options {
     /// The `iss` of service-account tokens.
     #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
     pub service_account_issuer: String,
+    /// Encryption at rest: an `EncryptionConfiguration` file (aesgcm,
+    /// secretbox, identity providers per resource).
+    #[arg(long)]
+    pub encryption_provider_config: Option<PathBuf>,
     /// Authorization mode.
     #[arg(long, value_enum, default_value_t = AuthorizationMode::Rbac)]
     pub authorization_mode: AuthorizationMode,

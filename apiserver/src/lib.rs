@@ -13,6 +13,7 @@ pub mod codec;
 pub mod config;
 pub mod discovery;
 mod disruption;
+pub mod encryption;
 pub mod metered_store;
 pub mod error;
 pub mod handlers;
@@ -289,7 +290,13 @@ fn service_account_keys(options: &Options) -> anyhow::Result<Option<ServiceAccou
 /// Run the API server until SIGINT/SIGTERM.
 pub async fn run(mut options: Options) -> anyhow::Result<()> {
     prepare_pki(&mut options)?;
-    let store = open_store(&options).await?;
+    let mut store = open_store(&options).await?;
+    if let Some(path) = &options.encryption_provider_config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config = encryption::EncryptionConfig::parse(&text, options.etcd_prefix.trim_end_matches('/')).map_err(anyhow::Error::msg)?;
+        store = encryption::EncryptingStore::wrap(store, config);
+        tracing::info!(path = %path.display(), "encryption at rest enabled");
+    }
     let (min, max) = options.node_port_range().map_err(anyhow::Error::msg)?;
     let mut allocators = Allocators::default().with_service_cidr(&options.service_cluster_ip_range).map_err(anyhow::Error::msg)?;
     allocators.node_port_min = min;

@@ -94,8 +94,9 @@ async fn load_and_list(ctx: &Ctx, report: &mut Report, server: &ApiServer, scope
         return Ok(listed);
     }
     let mut conn = Conn::connect(server.addr).await?;
-    // A first list (untimed) checks the count.
-    let (_, items, bytes) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
+    // A first list (untimed) checks the count: a consistent LIST must hold
+    // every acknowledged create.
+    let (_, items, bytes) = timed_list(&mut conn, "/api/v1/pods", true).await?;
     listed.items = items.unwrap_or(0);
     listed.list_bytes = bytes;
     if listed.items != loaded.created as usize {
@@ -165,7 +166,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report, do_c: bool, do_d: bool) -> anyh
             starts.push(Some(start.as_secs_f64() * 1000.0));
         }
         let mut conn = Conn::connect(server.addr).await?;
-        let (_, items, _) = timed_list(&mut conn, "/api/v1/pods?resourceVersion=0", true).await?;
+        let (_, items, _) = timed_list(&mut conn, "/api/v1/pods", true).await?;
         if items != Some(loaded.created as usize) {
             report.problem(format!("[d] after restarts LIST returned {items:?} pods, {} were created", loaded.created));
         }

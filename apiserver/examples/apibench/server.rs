@@ -196,8 +196,9 @@ impl ApiServer {
         let mut problems = LogProblems::default();
         for line in text.lines() {
             let plain = strip_ansi(line);
-            if plain.contains("health check failed") {
-                // Our own readiness polling during start-up.
+            if plain.contains("health check failed") || plain.contains("serving the insecure port") {
+                // Our own readiness polling during start-up, and the notice
+                // that plain HTTP is unauthenticated (expected here).
                 continue;
             }
             let level = if plain.contains(" WARN ") {

@@ -33,7 +33,12 @@ impl TestServer {
     pub async fn embedded_with(opts: BuildOptions) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = storage::embedded::EmbeddedStore::open(&dir.path().join("store.redb"), Default::default()).expect("open store");
-        let built = build(Arc::new(store), opts);
+        Self::over(Arc::new(store), opts, dir).await
+    }
+
+    /// Over a given store (e.g. a decorated one).
+    pub async fn over(store: storage::DynStore, opts: BuildOptions, dir: tempfile::TempDir) -> TestServer {
+        let built = build(store, opts);
         for _ in 0..500 {
             if built.startup.is_done() {
                 break;
