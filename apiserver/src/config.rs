@@ -69,6 +69,12 @@ pub struct Options {
     /// secretbox, identity providers per resource).
     #[arg(long)]
     pub encryption_provider_config: Option<PathBuf>,
+    /// Write the audit log (JSON lines) here.
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+    /// Audit policy (audit.k8s.io/v1 Policy); without it, Metadata for all.
+    #[arg(long, requires = "audit_log_path")]
+    pub audit_policy_file: Option<PathBuf>,
     /// Authorization mode.
     #[arg(long, value_enum, default_value_t = AuthorizationMode::Rbac)]
     pub authorization_mode: AuthorizationMode,

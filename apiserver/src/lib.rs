@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod bootstrap_token;
@@ -57,6 +58,7 @@ pub struct BuildOptions {
     pub authorization: config::AuthorizationMode,
     /// Service-account token issuer (signing key pair and issuer URL).
     pub service_account: Option<ServiceAccountKeys>,
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// The service-account signing key pair (PEM) and the issuer URL.
@@ -77,6 +79,7 @@ impl Default for BuildOptions {
             authenticators: vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)],
             authorization: config::AuthorizationMode::Rbac,
             service_account: None,
+            audit: None,
         }
     }
 }
@@ -154,7 +157,7 @@ pub fn build(store: DynStore, mut opts: BuildOptions) -> Built {
         service_accounts,
     });
     let startup = Arc::new(StartupGate::default());
-    let router = server::router(state.clone(), startup.clone());
+    let router = server::router_with_audit(state.clone(), startup.clone(), opts.audit.take());
     let cache_task = tokio::spawn(cache.clone().run(store));
     let bootstrap_task = {
         let router = router.clone();
@@ -328,6 +331,16 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             authenticators,
             authorization: options.authorization_mode,
             service_account: service_account_keys(&options)?,
+            audit: match &options.audit_log_path {
+                None => None,
+                Some(path) => {
+                    let policy = match &options.audit_policy_file {
+                        Some(p) => audit::Policy::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?).map_err(anyhow::Error::msg)?,
+                        None => audit::Policy::metadata_for_all(),
+                    };
+                    Some(audit::AuditLog::open(path, policy).await.with_context(|| format!("opening the audit log {}", path.display()))?)
+                }
+            },
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

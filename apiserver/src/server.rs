@@ -29,8 +29,13 @@ impl StartupGate {
 }
 
 pub fn router(state: SharedState, startup: Arc<StartupGate>) -> Router {
+    router_with_audit(state, startup, None)
+}
+
+/// The router, with the audit log between authentication and the handlers.
+pub fn router_with_audit(state: SharedState, startup: Arc<StartupGate>, audit: Option<Arc<crate::audit::AuditLog>>) -> Router {
     let health_state = (state.clone(), startup);
-    Router::new()
+    let router = Router::new()
         .route("/version", get(|| async { axum::Json(crate::version::info()) }))
         .route("/version/", get(|| async { axum::Json(crate::version::info()) }))
         .route("/healthz", get(health).with_state(health_state.clone()))
@@ -45,9 +50,12 @@ pub fn router(state: SharedState, startup: Arc<StartupGate>) -> Router {
         .route("/openapi/v2", get(|| async { not_found() }))
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_document))
-        .fallback(dispatch)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state)
+        .fallback(dispatch);
+    let router = match audit {
+        Some(log) => router.layer(axum::middleware::from_fn_with_state(log, crate::audit::middleware)),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), authenticate)).with_state(state)
 }
 
 /// Every request: find the user (401 when credentials are bad or missing,

@@ -33,6 +33,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         std::fs::write(dir.path().join("tokens.csv"), "s3cr3t-token,tokenuser,1001,\"devs\"\n").unwrap();
+        std::fs::write(dir.path().join("audit-policy.yaml"), "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n").unwrap();
         let log = std::fs::File::create(dir.path().join("apiserver.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_apiserver"))
             .args(["--secure-port", &port.to_string(), "--insecure-port", "0"])
@@ -40,6 +41,8 @@ impl Cluster {
             .arg("--pki-dir").arg(dir.path().join("pki"))
             .arg("--write-admin-kubeconfig").arg(dir.path().join("admin.conf"))
             .arg("--token-auth-file").arg(dir.path().join("tokens.csv"))
+            .arg("--audit-log-path").arg(dir.path().join("audit.log"))
+            .arg("--audit-policy-file").arg(dir.path().join("audit-policy.yaml"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -206,6 +209,13 @@ fn rbac_scenarios_over_tls() {
     let expired = c.token_user("expired", "zzzzzz.0123456789abcdef");
     let (ok, _, _) = c.kubectl("expired", &expired, &["auth", "whoami"]);
     assert!(!ok, "an expired bootstrap token must be refused");
+
+    // The audit log has train's 403s and never a secret's data.
+    let audit = std::fs::read_to_string(c.dir.path().join("audit.log")).unwrap();
+    let events: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().any(|e| e["user"]["username"] == "train" && e["responseStatus"]["code"] == 403 && e["objectRef"]["resource"] == "pods"), "no 403 event for train");
+    assert!(events.iter().any(|e| e["level"] == "RequestResponse" && e["requestObject"].is_object()), "no request bodies at RequestResponse");
+    assert!(!audit.contains("MDEyMzQ1Njc4OWFiY2RlZg") && !audit.contains("0123456789abcdef"), "a secret's data reached the audit log");
 
     // Token file authentication.
     let tok = c.token_user("tokenuser", "s3cr3t-token");
