@@ -18,12 +18,18 @@ pub struct Advertise {
     pub port: u16,
 }
 
-async fn call(router: &Router, method: Method, uri: &str, body: &Value) -> Result<(StatusCode, Value), String> {
+/// One in-process API request as the trusted loopback client.
+pub(crate) async fn call(router: &Router, method: Method, uri: &str, body: Option<&Value>) -> Result<(StatusCode, Value), String> {
+    let bytes = match body {
+        Some(b) => serde_json::to_vec(b).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
         .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).map_err(|e| e.to_string())?))
+        .header("user-agent", "ferrokube-apiserver/bootstrap")
+        .body(Body::from(bytes))
         .map_err(|e| e.to_string())?;
     // In-process requests are trusted, as upstream's loopback client.
     req.extensions_mut().insert(crate::tls::InsecurePort);
@@ -34,7 +40,7 @@ async fn call(router: &Router, method: Method, uri: &str, body: &Value) -> Resul
 }
 
 async fn ensure(router: &Router, collection: &str, obj: Value) -> Result<(), String> {
-    let (code, body) = call(router, Method::POST, collection, &obj).await?;
+    let (code, body) = call(router, Method::POST, collection, Some(&obj)).await?;
     match code {
         StatusCode::CREATED | StatusCode::CONFLICT => Ok(()),
         other => Err(format!("creating {collection} {}: {other}: {}", obj["metadata"]["name"], body["message"])),
@@ -73,7 +79,7 @@ pub async fn run(router: &Router, first_service_ip: &str, advertise: &Advertise)
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": advertise.address}], "ports": [{"name": "https", "port": advertise.port, "protocol": "TCP"}]}],
     });
-    let (code, body) = call(router, Method::PUT, "/api/v1/namespaces/default/endpoints/kubernetes", &endpoints).await?;
+    let (code, body) = call(router, Method::PUT, "/api/v1/namespaces/default/endpoints/kubernetes", Some(&endpoints)).await?;
     if !code.is_success() {
         return Err(format!("updating the kubernetes endpoints: {code}: {}", body["message"]));
     }
@@ -84,7 +90,7 @@ pub async fn run(router: &Router, first_service_ip: &str, advertise: &Advertise)
         "endpoints": [{"addresses": [advertise.address], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": advertise.port, "protocol": "TCP"}],
     });
-    let (code, body) = call(router, Method::PUT, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes", &slice).await?;
+    let (code, body) = call(router, Method::PUT, "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes", Some(&slice)).await?;
     if !code.is_success() {
         return Err(format!("updating the kubernetes endpointslice: {code}: {}", body["message"]));
     }

@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request as HttpRequest, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::auth::{Attributes, Authorizer, Decision, UserInfo};
 use crate::cache::{Filter, WatchCache};
@@ -119,27 +117,8 @@ pub async fn run(authz: Arc<RbacAuthorizer>, cache: Arc<WatchCache>, registry: A
     }
 }
 
-async fn call(router: &Router, method: Method, uri: &str, body: Option<&Value>) -> Result<(StatusCode, Value), String> {
-    let bytes = match body {
-        Some(b) => serde_json::to_vec(b).map_err(|e| e.to_string())?,
-        None => Vec::new(),
-    };
-    let mut req = HttpRequest::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header("user-agent", "ferrokube-apiserver/rbac-bootstrap")
-        .body(Body::from(bytes))
-        .map_err(|e| e.to_string())?;
-    req.extensions_mut().insert(crate::tls::InsecurePort);
-    let resp = router.clone().oneshot(req).await.map_err(|e| e.to_string())?;
-    let code = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.map_err(|e| e.to_string())?;
-    Ok((code, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-}
-
 async fn get_typed<T: DeserializeOwned>(router: &Router, uri: &str) -> Result<Option<T>, String> {
-    let (code, body) = call(router, Method::GET, uri, None).await?;
+    let (code, body) = crate::bootstrap::call(router, Method::GET, uri, None).await?;
     match code {
         StatusCode::OK => serde_json::from_value(body).map(Some).map_err(|e| format!("decoding {uri}: {e}")),
         StatusCode::NOT_FOUND => Ok(None),
@@ -149,7 +128,7 @@ async fn get_typed<T: DeserializeOwned>(router: &Router, uri: &str) -> Result<Op
 
 async fn write<T: Serialize>(router: &Router, method: Method, uri: &str, obj: &T) -> Result<(), String> {
     let body = serde_json::to_value(obj).map_err(|e| e.to_string())?;
-    let (code, resp) = call(router, method.clone(), uri, Some(&body)).await?;
+    let (code, resp) = crate::bootstrap::call(router, method.clone(), uri, Some(&body)).await?;
     if code.is_success() || code == StatusCode::CONFLICT && method == Method::POST {
         Ok(())
     } else {
@@ -205,7 +184,7 @@ async fn apply_binding_change<T: Serialize>(router: &Router, collection: &str, u
         Some(BindingChange::Create(b)) => write(router, Method::POST, collection, &b).await,
         Some(BindingChange::Update(b)) => write(router, Method::PUT, uri, &b).await,
         Some(BindingChange::Recreate(b)) => {
-            call(router, Method::DELETE, uri, None).await?;
+            crate::bootstrap::call(router, Method::DELETE, uri, None).await?;
             write(router, Method::POST, collection, &b).await
         }
     }
