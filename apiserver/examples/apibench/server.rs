@@ -82,11 +82,12 @@ impl ApiServer {
             let log_err = log.try_clone().context("duplicating the log file handle")?;
             let log_len_before = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
             let mut command = Command::new(&self.bin);
+            // Plain HTTP on 127.0.0.1 (`--port` is an alias); no HTTPS listener.
             command
-                .arg("--port")
+                .arg("--insecure-port")
                 .arg(port.to_string())
-                .arg("--bind-address")
-                .arg("127.0.0.1")
+                .arg("--secure-port")
+                .arg("0")
                 .arg("--data-dir")
                 .arg(&self.data_dir);
             if let Backend::Etcd { endpoint } = &self.backend {
