@@ -107,8 +107,14 @@ impl AdmissionPlugin for NamespaceLifecycle {
     async fn admit(&self, ctx: &Ctx, op: Operation, _obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
         let (Operation::Create, Some(namespace)) = (op, ctx.namespace()) else { return Ok(()) };
         let Some(ns_def) = ctx.state.registry.get("", "v1", "namespaces") else { return Ok(()) };
-        crate::handlers::await_consistent(ctx).await?;
         let key = ns_def.object_key(&ctx.state.root, None, namespace);
+        let active = |o: &std::sync::Arc<crate::cache::CachedObject>| o.value().pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null);
+        // Fast path (as upstream's informer): an active namespace in the cache.
+        if ctx.state.cache.get(ns_def, &key).is_some_and(|o| active(&o)) {
+            return Ok(());
+        }
+        // Missing or terminating: confirm against a consistent view.
+        crate::handlers::await_consistent(ctx).await?;
         match ctx.state.cache.get(ns_def, &key) {
             None => Err(ApiError::not_found("", "namespaces", namespace)),
             Some(ns) if ns.value().pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) => Err(ApiError::forbidden(
@@ -197,8 +203,16 @@ impl AdmissionPlugin for Priority {
         }
         let Some(pc_def) = ctx.state.registry.get("scheduling.k8s.io", "v1", "priorityclasses").cloned() else { return Ok(()) };
         let requested = obj.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("").to_string();
-        let (snapshot, _) = ctx.state.cache.list(&pc_def, &crate::cache::Filter::default(), None, 0);
-        let classes: Vec<Value> = snapshot.items.iter().map(|o| o.value()).collect();
+        let list = |ctx: &Ctx| -> Vec<Value> {
+            let (snapshot, _) = ctx.state.cache.list(&pc_def, &crate::cache::Filter::default(), None, 0);
+            snapshot.items.iter().map(|o| o.value()).collect()
+        };
+        let mut classes = list(ctx);
+        let named = |classes: &[Value]| classes.iter().any(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(requested.as_str()));
+        if !requested.is_empty() && !named(&classes) {
+            crate::handlers::await_consistent(ctx).await?;
+            classes = list(ctx);
+        }
         let chosen = if requested.is_empty() {
             classes.iter().filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0)).cloned()
         } else {
@@ -244,16 +258,25 @@ impl AdmissionPlugin for DefaultStorageClass {
             return Ok(());
         }
         let Some(sc_def) = ctx.state.registry.get("storage.k8s.io", "v1", "storageclasses").cloned() else { return Ok(()) };
-        let (snapshot, _) = ctx.state.cache.list(&sc_def, &crate::cache::Filter::default(), None, 0);
-        let default = snapshot
-            .items
-            .iter()
-            .map(|o| o.value())
-            .filter(|c| c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true"))
-            .max_by(|a, b| {
-                let t = |v: &Value| v.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
-                t(a).cmp(&t(b))
-            });
+        let find_default = || {
+            let (snapshot, _) = ctx.state.cache.list(&sc_def, &crate::cache::Filter::default(), None, 0);
+            snapshot
+                .items
+                .iter()
+                .map(|o| o.value())
+                .filter(|c| c.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true"))
+                .max_by(|a, b| {
+                    let t = |v: &Value| v.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+                    t(a).cmp(&t(b))
+                })
+        };
+        let default = match find_default() {
+            Some(d) => Some(d),
+            None => {
+                crate::handlers::await_consistent(ctx).await?;
+                find_default()
+            }
+        };
         if let (Some(class), Some(spec)) = (default, obj.get_mut("spec").and_then(Value::as_object_mut)) {
             if let Some(name) = class.pointer("/metadata/name") {
                 spec.insert("storageClassName".into(), name.clone());
@@ -289,7 +312,17 @@ impl AdmissionPlugin for ServiceAccount {
         spec.insert("serviceAccountName".into(), serde_json::json!(name));
         spec.insert("serviceAccount".into(), serde_json::json!(name));
         let Some(sa_def) = ctx.state.registry.get("", "v1", "serviceaccounts").cloned() else { return Ok(()) };
-        let Some(sa) = ctx.state.cache.get(&sa_def, &sa_def.object_key(&ctx.state.root, Some(&namespace), &name)) else { return Ok(()) };
+        let sa_key = sa_def.object_key(&ctx.state.root, Some(&namespace), &name);
+        let sa = match ctx.state.cache.get(&sa_def, &sa_key) {
+            Some(sa) => Some(sa),
+            None => {
+                // A miss may be a cache that has not caught up: look again once it has.
+                crate::handlers::await_consistent(ctx).await?;
+                ctx.state.cache.get(&sa_def, &sa_key)
+            }
+        };
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
+        let Some(sa) = sa else { return Ok(()) };
         let sa = sa.value();
         let automount = spec
             .get("automountServiceAccountToken")

@@ -34,8 +34,12 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Default and maximum watch timeout when the client gives none.
     pub min_watch_timeout_secs: u64,
-    /// How long a consistent read waits for the watch cache to catch up.
+    /// How long a consistent read waits for the watch cache to catch up
+    /// before reading storage directly.
     pub consistent_read_wait: std::time::Duration,
+    /// How long a request naming a resourceVersion newer than the cache waits
+    /// before "Too large resource version".
+    pub resource_version_wait: std::time::Duration,
     /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
     pub bookmark_interval: std::time::Duration,
     /// How often storage history is compacted (to the revision seen one
@@ -51,7 +55,8 @@ impl Default for Limits {
             max_body_bytes: 3 * 1024 * 1024,
             max_json_depth: 100,
             min_watch_timeout_secs: 1800,
-            consistent_read_wait: std::time::Duration::from_secs(3),
+            consistent_read_wait: std::time::Duration::from_millis(250),
+            resource_version_wait: std::time::Duration::from_secs(3),
             bookmark_interval: std::time::Duration::from_secs(60),
             compaction_interval: std::time::Duration::from_secs(300),
             watch_history: crate::cache::HISTORY_PER_RESOURCE,

@@ -104,6 +104,9 @@ pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, rou
                 }
             },
         };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();

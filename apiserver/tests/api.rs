@@ -273,8 +273,19 @@ async fn deletion_semantics() {
     s.post("/api/v1/namespaces", &json!({"metadata": {"name": "gone"}})).await;
     let r = s.delete("/api/v1/namespaces/gone").await;
     assert_eq!(r.body["status"]["phase"], "Terminating", "{}", r.text);
-    let r = s.post("/api/v1/namespaces/gone/configmaps", &json!({"metadata": {"name": "x"}})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // Admission reads namespaces from the watch cache (as upstream's informer),
+    // so the refusal follows the delete within moments.
+    let mut refused = None;
+    for i in 0..50 {
+        let r = s.post("/api/v1/namespaces/gone/configmaps", &json!({"metadata": {"name": format!("x{i}")}})).await;
+        if r.status == StatusCode::FORBIDDEN {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = refused.expect("creates in a terminating namespace are refused");
+    assert!(r.body["message"].as_str().unwrap().contains("because it is being terminated"), "{}", r.text);
     // dryRun stores nothing.
     let r = s.post(&format!("{PODS}?dryRun=All"), &pod("dry")).await;
     assert_eq!(r.status, StatusCode::CREATED);

@@ -149,8 +149,6 @@ impl WatchCache {
 
     async fn sync_once(&self, store: &DynStore) -> Result<(), storage::StorageError> {
         let prefix = format!("{}/", self.root);
-        let span = tracing::info_span!("watch_cache_list", prefix = %prefix);
-        let _enter = span.enter();
         let mut revision = None;
         let mut start_after = None;
         let mut fresh: HashMap<&'static str, ResourceState> = HashMap::new();
@@ -177,8 +175,7 @@ impl WatchCache {
             }
         }
         let revision = revision.unwrap_or(0);
-        drop(_enter);
-        tracing::info!(objects = count, revision, "watch cache loaded");
+        tracing::info!(prefix = %prefix, objects = count, revision, "watch cache loaded");
         let mut stream = store.watch(&prefix, revision).await?;
         {
             let mut st = self.state.write();

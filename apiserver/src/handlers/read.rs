@@ -65,7 +65,7 @@ pub async fn await_fresh(ctx: &Ctx, f: Freshness) -> ApiResult<bool> {
             Ok(cache.wait_for(current, wait).await)
         }
         Freshness::NotOlderThan(rv) => {
-            if cache.wait_for(rv, wait).await {
+            if cache.wait_for(rv, ctx.state.limits.resource_version_wait).await {
                 Ok(true)
             } else {
                 Err(ApiError::Timeout { message: format!("Too large resource version: {rv}, current: {}", cache.revision()) })

@@ -87,7 +87,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     };
     if let Some(rv) = from {
         // Resume only once the cache has seen the client's revision.
-        if !ctx.state.cache.wait_for(rv, ctx.state.limits.consistent_read_wait).await {
+        if !ctx.state.cache.wait_for(rv, ctx.state.limits.resource_version_wait).await {
             return Err(ApiError::Timeout {
                 message: format!("Too large resource version: {rv}, current: {}", ctx.state.cache.revision()),
             });

@@ -118,8 +118,16 @@ where
     F: FnMut(Option<&Value>) -> ApiResult<Value>,
 {
     let key = ctx.key(name);
-    for _ in 0..MAX_UPDATE_RETRIES {
-        let current = ctx.state.store.get(&key).await?;
+    for attempt in 0..MAX_UPDATE_RETRIES {
+        // First try the watch cache's copy (as upstream's cached "suggestion"):
+        // the conditional write below catches staleness, and any doubt falls
+        // back to reading storage.
+        let cached = if attempt == 0 { cached_kv(ctx, &key) } else { None };
+        let from_cache = cached.is_some();
+        let current = match cached {
+            Some(kv) => Some(kv),
+            None => ctx.state.store.get(&key).await?,
+        };
         let Some(kv) = current else {
             let mut obj = mutate(None)?;
             if !allows_create_on_update(ctx) {
@@ -136,6 +144,9 @@ where
         let mut new = mutate(Some(&old))?;
         let precondition = meta::body_resource_version(&new)?;
         if let Some(rv) = precondition {
+            if rv != kv.mod_revision && from_cache {
+                continue;
+            }
             if rv != kv.mod_revision {
                 return Err(ApiError::conflict(
                     ctx.def.group,
@@ -170,7 +181,7 @@ where
                     crate::cache::object::set_resource_version(&mut new, rev);
                     Ok(Updated { object: new, created: false })
                 }
-                Err(StorageError::Conflict { .. }) if precondition.is_none() => continue,
+                Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) if precondition.is_none() || from_cache => continue,
                 Err(StorageError::Conflict { .. }) => Err(conflict(ctx, name)),
                 Err(StorageError::NotFound { .. }) => Err(ctx.not_found(name)),
                 Err(e) => Err(e.into()),
@@ -181,13 +192,19 @@ where
                 crate::cache::object::set_resource_version(&mut new, stored.mod_revision);
                 return Ok(Updated { object: new, created: false });
             }
-            Err(StorageError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(StorageError::Conflict { .. } | StorageError::NotFound { .. }) if precondition.is_none() || from_cache => continue,
             Err(StorageError::Conflict { .. }) => return Err(conflict(ctx, name)),
             Err(StorageError::NotFound { .. }) => return Err(ctx.not_found(name)),
             Err(e) => return Err(e.into()),
         }
     }
     Err(conflict(ctx, name))
+}
+
+/// The watch cache's copy of `key` as a storage key-value.
+fn cached_kv(ctx: &Ctx, key: &str) -> Option<storage::KeyValue> {
+    let obj = ctx.state.cache.get(&ctx.def, key)?;
+    Some(storage::KeyValue { key: key.to_string(), value: obj.json.clone(), create_revision: 0, mod_revision: obj.revision })
 }
 
 fn conflict(ctx: &Ctx, name: &str) -> ApiError {

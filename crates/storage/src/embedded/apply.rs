@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn fresh_db(dir: &tempfile::TempDir) -> redb::Database {
-        let (db, _) = super::super::schema::open_database(&dir.path().join("db")).unwrap();
+        let (db, _) = super::super::schema::open_database(&dir.path().join("db"), 16 << 20).unwrap();
         db
     }
 

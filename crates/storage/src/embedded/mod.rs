@@ -61,6 +61,9 @@ pub struct EmbeddedConfig {
     /// Log entries read per step when a watch replays history.
     pub watch_replay_chunk: usize,
     pub auto_compaction: AutoCompaction,
+    /// redb's page cache. Hot data also lives in the API server's watch
+    /// cache, so a small cache is enough.
+    pub cache_bytes: usize,
 }
 
 impl Default for EmbeddedConfig {
@@ -72,6 +75,7 @@ impl Default for EmbeddedConfig {
             watch_stream_buffer: 256,
             watch_replay_chunk: 1024,
             auto_compaction: AutoCompaction::default(),
+            cache_bytes: 32 << 20,
         }
     }
 }
@@ -108,7 +112,7 @@ impl EmbeddedStore {
     /// a crash is repaired by redb to its last durable commit.
     #[instrument(skip(config), fields(path = %path.display()))]
     pub fn open(path: &Path, config: EmbeddedConfig) -> Result<Self> {
-        let (db, counters) = schema::open_database(path)?;
+        let (db, counters) = schema::open_database(path, config.cache_bytes)?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared {
             revision: AtomicI64::new(counters.revision),

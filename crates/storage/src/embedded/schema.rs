@@ -132,8 +132,9 @@ pub struct Counters {
 }
 
 /// Open (or create) the database file and check / initialise its format.
-pub fn open_database(path: &Path) -> Result<(Database, Counters)> {
+pub fn open_database(path: &Path, cache_bytes: usize) -> Result<(Database, Counters)> {
     let db = Database::builder()
+        .set_cache_size(cache_bytes)
         .create(path)
         .map_err(|e| StorageError::Unavailable(format!("opening {}: {e}", path.display())))?;
     let counters = init_or_check(&db)?;
