@@ -30,6 +30,16 @@ pub trait AdmissionPlugin: Send + Sync {
     }
 }
 
+/// Look something up in the watch cache; on a miss (which may only mean the
+/// cache has not caught up), look again once it is consistent with storage.
+async fn cached_or_consistent<T>(ctx: &Ctx, lookup: impl Fn() -> Option<T>) -> ApiResult<Option<T>> {
+    if let Some(found) = lookup() {
+        return Ok(Some(found));
+    }
+    crate::handlers::await_consistent(ctx).await?;
+    Ok(lookup())
+}
+
 /// The default chain.
 pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
     vec![
@@ -109,12 +119,12 @@ impl AdmissionPlugin for NamespaceLifecycle {
         let Some(ns_def) = ctx.state.registry.get("", "v1", "namespaces") else { return Ok(()) };
         let key = ns_def.object_key(&ctx.state.root, None, namespace);
         let active = |o: &std::sync::Arc<crate::cache::CachedObject>| o.value().pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null);
-        // Fast path (as upstream's informer): an active namespace in the cache.
-        if ctx.state.cache.get(ns_def, &key).is_some_and(|o| active(&o)) {
+        // An active namespace in the cache is enough (as upstream's informer);
+        // missing or terminating is confirmed against a consistent view.
+        let found = cached_or_consistent(ctx, || ctx.state.cache.get(ns_def, &key).filter(|o| active(o))).await?;
+        if found.is_some() {
             return Ok(());
         }
-        // Missing or terminating: confirm against a consistent view.
-        crate::handlers::await_consistent(ctx).await?;
         match ctx.state.cache.get(ns_def, &key) {
             None => Err(ApiError::not_found("", "namespaces", namespace)),
             Some(ns) if ns.value().pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) => Err(ApiError::forbidden(
@@ -207,12 +217,12 @@ impl AdmissionPlugin for Priority {
             let (snapshot, _) = ctx.state.cache.list(&pc_def, &crate::cache::Filter::default(), None, 0);
             snapshot.items.iter().map(|o| o.value()).collect()
         };
-        let mut classes = list(ctx);
         let named = |classes: &[Value]| classes.iter().any(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(requested.as_str()));
-        if !requested.is_empty() && !named(&classes) {
-            crate::handlers::await_consistent(ctx).await?;
-            classes = list(ctx);
-        }
+        let classes = if requested.is_empty() {
+            list(ctx)
+        } else {
+            cached_or_consistent(ctx, || Some(list(ctx)).filter(|c| named(c))).await?.unwrap_or_else(|| list(ctx))
+        };
         let chosen = if requested.is_empty() {
             classes.iter().filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0)).cloned()
         } else {
@@ -270,13 +280,7 @@ impl AdmissionPlugin for DefaultStorageClass {
                     t(a).cmp(&t(b))
                 })
         };
-        let default = match find_default() {
-            Some(d) => Some(d),
-            None => {
-                crate::handlers::await_consistent(ctx).await?;
-                find_default()
-            }
-        };
+        let default = cached_or_consistent(ctx, find_default).await?;
         if let (Some(class), Some(spec)) = (default, obj.get_mut("spec").and_then(Value::as_object_mut)) {
             if let Some(name) = class.pointer("/metadata/name") {
                 spec.insert("storageClassName".into(), name.clone());
@@ -313,14 +317,7 @@ impl AdmissionPlugin for ServiceAccount {
         spec.insert("serviceAccount".into(), serde_json::json!(name));
         let Some(sa_def) = ctx.state.registry.get("", "v1", "serviceaccounts").cloned() else { return Ok(()) };
         let sa_key = sa_def.object_key(&ctx.state.root, Some(&namespace), &name);
-        let sa = match ctx.state.cache.get(&sa_def, &sa_key) {
-            Some(sa) => Some(sa),
-            None => {
-                // A miss may be a cache that has not caught up: look again once it has.
-                crate::handlers::await_consistent(ctx).await?;
-                ctx.state.cache.get(&sa_def, &sa_key)
-            }
-        };
+        let sa = cached_or_consistent(ctx, || ctx.state.cache.get(&sa_def, &sa_key)).await?;
         let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
         let Some(sa) = sa else { return Ok(()) };
         let sa = sa.value();

@@ -147,10 +147,7 @@ pub async fn bootstrap(router: &Router) -> Result<(), String> {
         let uri = format!("{base}/clusterroles/{}", name_of(&default.metadata));
         let existing: Option<ClusterRole> = get_typed(router, &uri).await?;
         if let Some(new) = rbac::reconcile(existing.as_ref(), &default) {
-            match existing {
-                Some(_) => write(router, Method::PUT, &uri, &new).await?,
-                None => write(router, Method::POST, &format!("{base}/clusterroles"), &new).await?,
-            }
+            upsert(router, &format!("{base}/clusterroles"), &uri, existing.is_some(), &new).await?;
         }
     }
     for default in rbac::bootstrap_cluster_role_bindings() {
@@ -163,10 +160,7 @@ pub async fn bootstrap(router: &Router) -> Result<(), String> {
         let uri = format!("{base}/namespaces/{ns}/roles/{}", name_of(&default.metadata));
         let existing: Option<Role> = get_typed(router, &uri).await?;
         if let Some(new) = rbac::reconcile_role(existing.as_ref(), &default) {
-            match existing {
-                Some(_) => write(router, Method::PUT, &uri, &new).await?,
-                None => write(router, Method::POST, &format!("{base}/namespaces/{ns}/roles"), &new).await?,
-            }
+            upsert(router, &format!("{base}/namespaces/{ns}/roles"), &uri, existing.is_some(), &new).await?;
         }
     }
     for default in rbac::bootstrap_role_bindings() {
@@ -178,11 +172,20 @@ pub async fn bootstrap(router: &Router) -> Result<(), String> {
     Ok(())
 }
 
+/// PUT over an existing object, else POST to its collection.
+async fn upsert<T: Serialize>(router: &Router, collection: &str, uri: &str, exists: bool, obj: &T) -> Result<(), String> {
+    if exists {
+        write(router, Method::PUT, uri, obj).await
+    } else {
+        write(router, Method::POST, collection, obj).await
+    }
+}
+
 async fn apply_binding_change<T: Serialize>(router: &Router, collection: &str, uri: &str, change: Option<BindingChange<T>>) -> Result<(), String> {
     match change {
         None => Ok(()),
-        Some(BindingChange::Create(b)) => write(router, Method::POST, collection, &b).await,
-        Some(BindingChange::Update(b)) => write(router, Method::PUT, uri, &b).await,
+        Some(BindingChange::Create(b)) => upsert(router, collection, uri, false, &b).await,
+        Some(BindingChange::Update(b)) => upsert(router, collection, uri, true, &b).await,
         Some(BindingChange::Recreate(b)) => {
             crate::bootstrap::call(router, Method::DELETE, uri, None).await?;
             write(router, Method::POST, collection, &b).await

@@ -206,30 +206,7 @@ pub fn bind_request(role_ref: &RoleRef, binding_namespace: &str) -> Option<Reque
 mod tests {
     use super::*;
 
-    fn r(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-        let v = |x: &[&str]| {
-            if x.is_empty() {
-                None
-            } else {
-                Some(x.iter().map(|s| s.to_string()).collect())
-            }
-        };
-        PolicyRule {
-            verbs: verbs.iter().map(|s| s.to_string()).collect(),
-            api_groups: v(groups),
-            resources: v(resources),
-            resource_names: v(names),
-            non_resource_urls: None,
-        }
-    }
-
-    fn u(verbs: &[&str], urls: &[&str]) -> PolicyRule {
-        PolicyRule {
-            verbs: verbs.iter().map(|s| s.to_string()).collect(),
-            non_resource_urls: Some(urls.iter().map(|s| s.to_string()).collect()),
-            ..Default::default()
-        }
-    }
+    use crate::test_rules::{rule as r, urls as u};
 
     #[track_caller]
     fn check(owner: &[PolicyRule], requested: &[PolicyRule], uncovered: &[PolicyRule]) {

@@ -22,6 +22,8 @@ mod index;
 mod reconcile;
 mod request;
 pub mod rule;
+#[cfg(test)]
+mod test_rules;
 
 pub use aggregate::{aggregate, selector_matches};
 pub use bootstrap::{

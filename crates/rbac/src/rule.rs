@@ -173,30 +173,7 @@ pub(crate) fn aggregate_errors(errors: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-        let v = |x: &[&str]| {
-            if x.is_empty() {
-                None
-            } else {
-                Some(x.iter().map(|s| s.to_string()).collect())
-            }
-        };
-        PolicyRule {
-            verbs: verbs.iter().map(|s| s.to_string()).collect(),
-            api_groups: v(groups),
-            resources: v(resources),
-            resource_names: v(names),
-            non_resource_urls: None,
-        }
-    }
-
-    fn urls(verbs: &[&str], urls: &[&str]) -> PolicyRule {
-        PolicyRule {
-            verbs: verbs.iter().map(|s| s.to_string()).collect(),
-            non_resource_urls: Some(urls.iter().map(|s| s.to_string()).collect()),
-            ..Default::default()
-        }
-    }
+    use crate::test_rules::{rule, urls};
 
     #[track_caller]
     fn check(rule: &PolicyRule, req: Request, expected: bool) {
