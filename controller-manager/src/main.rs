@@ -1,0 +1,4 @@
+//! `controller-manager`: runs the selected controllers while holding the
+//! `kube-controller-manager` lease.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! `node-simulator`: N simulated nodes driven through the real API.
+
+fn main() {}
