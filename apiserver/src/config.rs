@@ -44,6 +44,11 @@ pub struct Options {
     /// here, signed by the PKI directory's CA.
     #[arg(long, requires = "pki_dir")]
     pub write_admin_kubeconfig: Option<PathBuf>,
+    /// Write one kubeconfig per control-plane identity into this directory
+    /// (`admin.conf`, `scheduler.conf`, `controller-manager.conf`,
+    /// `proxy.conf`, `node-simulator.conf`), keeping files already there.
+    #[arg(long, requires = "pki_dir")]
+    pub write_kubeconfigs: Option<PathBuf>,
     /// The cluster's DNS domain (for the serving certificate's SANs).
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,

@@ -253,21 +253,28 @@ fn prepare_pki(options: &mut Options) -> anyhow::Result<()> {
     options.tls_cert_file.get_or_insert_with(|| layout.apiserver_crt());
     options.tls_private_key_file.get_or_insert_with(|| layout.apiserver_key());
     options.client_ca_file.get_or_insert_with(|| layout.ca_crt());
+    if options.write_admin_kubeconfig.is_none() && options.write_kubeconfigs.is_none() {
+        return Ok(());
+    }
+    let ca = layout.load_ca().with_context(|| format!("loading the CA from {}", dir.display()))?;
+    let host = match options.bind_address {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    let server = format!("https://{host}:{}", options.secure_port);
+    let validity = pki::Validity::from_now(pki::LEAF_VALIDITY);
     if let Some(path) = &options.write_admin_kubeconfig {
-        let ca = layout.load_ca().with_context(|| format!("loading the CA from {}", dir.display()))?;
-        let admin = ca
-            .issue_client("kubernetes-admin", &["system:masters".to_string()], pki::Validity::from_now(pki::LEAF_VALIDITY))
-            .context("issuing the admin client certificate")?;
-        let host = match options.bind_address {
-            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_string(),
-            ip => ip.to_string(),
-        };
-        let server = format!("https://{host}:{}", options.secure_port);
-        pki::Kubeconfig::new("ferrokube", &server, ca.cert_pem())
-            .with_client_cert("kubernetes-admin", &admin.cert_pem, &admin.key_pem)
+        pki::client_kubeconfig(&ca, &server, "kubernetes-admin", &["system:masters".to_string()], validity)
+            .context("issuing the admin client certificate")?
             .write(path)
             .with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), %server, "wrote the admin kubeconfig");
+    }
+    if let Some(dir) = &options.write_kubeconfigs {
+        let written = pki::write_missing_kubeconfigs(&ca, &server, dir, pki::CONTROL_PLANE_IDENTITIES, validity)?;
+        for path in written {
+            tracing::info!(path = %path.display(), %server, "wrote a component kubeconfig");
+        }
     }
     Ok(())
 }

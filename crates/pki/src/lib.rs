@@ -8,6 +8,8 @@
 //! - [`generate_signing_key`]: the service-account token key (RSA-2048,
 //!   RS256) and its JWK.
 //! - [`Kubeconfig`]: writing, loading and locating kubeconfigs.
+//! - [`CONTROL_PLANE_IDENTITIES`] / [`write_missing_kubeconfigs`]: one
+//!   kubeconfig per component identity (kubeadm's `*.conf`).
 //! - [`PkiLayout`]: the kubeadm-style `pki/` directory, created
 //!   idempotently.
 //! - [`tls`]: rustls configurations from PEM.
@@ -19,6 +21,7 @@
 mod cert;
 mod der;
 mod fsutil;
+mod identities;
 mod kubeconfig;
 mod layout;
 mod pem;
@@ -30,6 +33,10 @@ mod verify;
 pub use cert::{
     Ca, CertError, Issued, RejectReason, Usage, Validity, CA_VALIDITY, CLOCK_SKEW_BACKDATE,
     LEAF_VALIDITY,
+};
+pub use identities::{
+    client_kubeconfig, kubelet_user, write_missing_kubeconfigs, Identity, IdentityError,
+    CONTROL_PLANE_IDENTITIES,
 };
 pub use fsutil::{DIR_MODE, PRIVATE_MODE, PUBLIC_MODE};
 pub use kubeconfig::{
