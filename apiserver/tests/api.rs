@@ -616,3 +616,51 @@ async fn secrets_are_encrypted_at_rest() {
     let cm = raw.get("/registry/configmaps/default/c").await.unwrap().unwrap();
     assert!(cm.value.starts_with(b"{"));
 }
+
+#[tokio::test]
+async fn limit_ranges_default_and_bound_containers() {
+    let s = TestServer::embedded().await;
+    let r = s
+        .post(
+            "/api/v1/namespaces/default/limitranges",
+            &json!({"metadata": {"name": "cpu"}, "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let p = s.post(PODS, &pod("defaulted")).await;
+    assert_eq!(p.body["spec"]["containers"][0]["resources"], json!({"limits": {"cpu": "500m"}, "requests": {"cpu": "100m"}}), "{}", p.text);
+    assert_eq!(p.body["metadata"]["annotations"]["kubernetes.io/limit-ranger"], "LimitRanger plugin set: cpu request for container c; cpu limit for container c");
+    let mut big = pod("big");
+    big["spec"]["containers"][0]["resources"] = json!({"limits": {"cpu": "2"}});
+    let r = s.post(PODS, &big).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.body["message"], "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2");
+}
+
+#[tokio::test]
+async fn resource_quotas_charge_usage_and_refuse_excess() {
+    let s = TestServer::embedded().await;
+    let r = s
+        .post("/api/v1/namespaces/default/resourcequotas", &json!({"metadata": {"name": "pods-max"}, "spec": {"hard": {"pods": "2", "configmaps": "1"}}}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    for name in ["q1", "q2"] {
+        let r = s.post(PODS, &pod(name)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let r = s.post(PODS, &pod("q3")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.body["message"], "pods \"q3\" is forbidden: exceeded quota: pods-max, requested: pods=1, used: pods=2, limited: pods=2");
+    let quota = s.get("/api/v1/namespaces/default/resourcequotas/pods-max").await.body;
+    assert_eq!(quota["status"]["used"]["pods"], "2", "{quota}");
+    assert_eq!(quota["status"]["hard"]["pods"], "2", "{quota}");
+    let cm = |n: &str| json!({"metadata": {"name": n}, "data": {"k": "v"}});
+    assert_eq!(s.post("/api/v1/namespaces/default/configmaps", &cm("one")).await.status, StatusCode::CREATED);
+    let r = s.post("/api/v1/namespaces/default/configmaps", &cm("two")).await;
+    assert_eq!(r.body["message"], "configmaps \"two\" is forbidden: exceeded quota: pods-max, requested: configmaps=1, used: configmaps=1, limited: configmaps=1");
+    // A compute quota makes every container state its requests.
+    s.post("/api/v1/namespaces/default/resourcequotas", &json!({"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": "1"}}})).await;
+    let r = s.post(PODS, &pod("no-requests")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().ends_with("failed quota: compute: must specify requests.cpu for: c"), "{}", r.text);
+}

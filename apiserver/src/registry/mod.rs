@@ -176,6 +176,12 @@ impl Registry {
         self.by_storage_name.get(name)
     }
 
+    /// The first served version of `group`/`plural` (for lookups that do
+    /// not care about the version, e.g. quota counting).
+    pub fn find_plural(&self, group: &str, plural: &str) -> Option<&Arc<ResourceDef>> {
+        self.resources.iter().find(|r| r.group == group && r.plural == plural)
+    }
+
     pub fn by_kind(&self, group: &str, kind: &str) -> Option<&Arc<ResourceDef>> {
         self.resources.iter().find(|r| r.group == group && r.kind == kind)
     }

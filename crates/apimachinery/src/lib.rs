@@ -14,4 +14,5 @@
 
 pub mod managed;
 pub mod patch;
+pub mod quantity;
 pub mod selector;

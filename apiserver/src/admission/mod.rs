@@ -3,6 +3,12 @@
 //! Plugins are kept in upstream's order; the secure-access issue adds
 //! LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota...
 
+mod limit_ranger;
+mod resource_quota;
+
+pub use limit_ranger::LimitRanger;
+pub use resource_quota::ResourceQuota;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -44,11 +50,13 @@ async fn cached_or_consistent<T>(ctx: &Ctx, lookup: impl Fn() -> Option<T>) -> A
 pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
     vec![
         std::sync::Arc::new(NamespaceLifecycle),
+        std::sync::Arc::new(LimitRanger),
         std::sync::Arc::new(ServiceAccount),
         std::sync::Arc::new(DefaultStorageClass),
         std::sync::Arc::new(DefaultTolerationSeconds),
         std::sync::Arc::new(Priority),
         std::sync::Arc::new(RbacEscalation),
+        std::sync::Arc::new(ResourceQuota),
     ]
 }
 
@@ -362,5 +370,22 @@ impl AdmissionPlugin for ServiceAccount {
             }
         }
         Ok(())
+    }
+}
+
+/// Every object of one resource in `namespace`, typed, from the watch cache.
+pub(crate) fn cached_in_namespace<T: serde::de::DeserializeOwned>(ctx: &Ctx, group: &str, plural: &str, namespace: &str) -> Vec<T> {
+    let Some(def) = ctx.state.registry.get(group, "v1", plural) else { return Vec::new() };
+    let filter = crate::cache::Filter { namespace: Some(namespace.to_string()), ..Default::default() };
+    let (snapshot, _) = ctx.state.cache.list(def, &filter, None, 0);
+    snapshot.items.iter().filter_map(|o| serde_json::from_slice(&o.json).ok()).collect()
+}
+
+/// Upstream's `utilerrors.NewAggregate(errs).Error()`: one message as is,
+/// several as `[a, b]`.
+pub(crate) fn aggregate(errors: &[String]) -> String {
+    match errors {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
     }
 }
