@@ -15,6 +15,10 @@ pub enum StorageBackend {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthorizationMode {
+    /// The Node authorizer for kubelets, then RBAC (upstream's default
+    /// `--authorization-mode=Node,RBAC`).
+    #[value(name = "Node,RBAC")]
+    NodeRbac,
     /// Role-based access control with the default bootstrap policy.
     #[value(name = "RBAC")]
     Rbac,
@@ -81,7 +85,7 @@ pub struct Options {
     #[arg(long, requires = "audit_log_path")]
     pub audit_policy_file: Option<PathBuf>,
     /// Authorization mode.
-    #[arg(long, value_enum, default_value_t = AuthorizationMode::Rbac)]
+    #[arg(long, value_enum, default_value_t = AuthorizationMode::NodeRbac)]
     pub authorization_mode: AuthorizationMode,
     /// Static token file: CSV lines `token,user,uid[,"group1,group2"]`.
     #[arg(long)]

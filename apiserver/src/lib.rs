@@ -19,6 +19,7 @@ pub mod metered_store;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+pub mod node_authz;
 pub mod openapi;
 pub mod rbac_authz;
 pub mod registry;
@@ -77,7 +78,7 @@ impl Default for BuildOptions {
             clock: Arc::new(SystemClock),
             advertise: bootstrap::Advertise { address: "127.0.0.1".into(), port: 6443 },
             authenticators: vec![Box::new(auth::InsecurePortAuthenticator), Box::new(auth::X509Authenticator)],
-            authorization: config::AuthorizationMode::Rbac,
+            authorization: config::AuthorizationMode::NodeRbac,
             service_account: None,
             audit: None,
         }
@@ -107,14 +108,17 @@ pub fn build(store: DynStore, mut opts: BuildOptions) -> Built {
     let metrics = Arc::new(metrics::Metrics::default());
     let store = metered_store::MeteredStore::wrap(store, metrics.clone());
     let rbac = match opts.authorization {
-        config::AuthorizationMode::Rbac => Some(Arc::new(rbac_authz::RbacAuthorizer::default())),
+        config::AuthorizationMode::NodeRbac | config::AuthorizationMode::Rbac => Some(Arc::new(rbac_authz::RbacAuthorizer::default())),
         config::AuthorizationMode::AlwaysAllow => None,
     };
-    let authorizer: Arc<dyn auth::Authorizer> = match &rbac {
-        Some(r) => r.clone(),
-        None => Arc::new(auth::AlwaysAllow),
-    };
     let cache = WatchCache::new(registry.clone(), opts.root.clone(), opts.limits.watch_history);
+    let authorizer: Arc<dyn auth::Authorizer> = match (&rbac, opts.authorization) {
+        (Some(r), config::AuthorizationMode::NodeRbac) => {
+            Arc::new(node_authz::Union(vec![Arc::new(node_authz::NodeAuthorizer::new(cache.clone(), registry.clone())), r.clone()]))
+        }
+        (Some(r), _) => r.clone(),
+        (None, _) => Arc::new(auth::AlwaysAllow),
+    };
     let service_accounts = opts.service_account.take().and_then(|k| {
         match serviceaccount::Issuer::from_pem(&k.issuer, &k.private_key_pem, &k.public_key_pem) {
             Ok(issuer) => Some(Arc::new(serviceaccount::TokenAuthenticator {

@@ -261,3 +261,85 @@ fn bad_credentials_are_refused() {
     // (Anonymous access is covered in-process in tests/api.rs: kubectl
     // prompts for a username when a kubeconfig has no credentials.)
 }
+
+/// The Node authorizer and NodeRestriction: a kubelet identity reads only
+/// what its pods reference and changes only its own Node.
+#[test]
+fn node_identities_are_confined_to_their_node() {
+    let c = Cluster::start();
+    let node = |name: &str| format!(r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{name}","labels":{{"kubernetes.io/hostname":"{name}"}}}}}}"#);
+    for n in ["n1", "n2"] {
+        let path = c.dir.path().join(format!("{n}.json"));
+        std::fs::write(&path, node(n)).unwrap();
+        assert!(c.admin(&["create", "-f", path.to_str().unwrap()]).0);
+    }
+    assert!(c.admin(&["create", "secret", "generic", "s1", "--from-literal=k=v"]).0);
+    assert!(c.admin(&["create", "secret", "generic", "s2", "--from-literal=k=v"]).0);
+    let pod = |name: &str, node: &str, secret: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{"nodeName":"{node}","automountServiceAccountToken":false,"containers":[{{"name":"c","image":"nginx"}}],"volumes":[{{"name":"s","secret":{{"secretName":"{secret}"}}}}]}}}}"#
+        )
+    };
+    for (name, n, s) in [("p1", "n1", "s1"), ("p2", "n2", "s2")] {
+        let path = c.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, pod(name, n, s)).unwrap();
+        let (ok, _, err) = c.admin(&["create", "-f", path.to_str().unwrap()]);
+        assert!(ok, "{err}");
+    }
+    let n1 = c.cert_user("system:node:n1", &["system:nodes"]);
+    eventually(|| c.kubectl("n1", &n1, &["get", "secret", "s1"]).0, "node n1 to read the secret of its pod");
+    let (ok, _, err) = c.kubectl("n1", &n1, &["get", "secret", "s2"]);
+    assert!(!ok);
+    assert!(
+        err.contains("secrets \"s2\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object"),
+        "{err}"
+    );
+    // Its own Node: yes; another node, a restricted label, its taints: no.
+    let (ok, _, err) = c.kubectl("n1", &n1, &["label", "node", "n1", "team=a"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = c.kubectl("n1", &n1, &["label", "node", "n2", "team=a"]);
+    assert!(!ok);
+    assert!(err.contains("node \"n1\" is not allowed to modify node \"n2\""), "{err}");
+    let (ok, _, err) = c.kubectl("n1", &n1, &["label", "node", "n1", "node-role.kubernetes.io/control-plane="]);
+    assert!(!ok);
+    assert!(err.contains("is not allowed to modify labels: node-role.kubernetes.io/control-plane"), "{err}");
+    let (ok, _, err) = c.kubectl("n1", &n1, &["taint", "node", "n1", "k=v:NoSchedule"]);
+    assert!(!ok);
+    assert!(err.contains("node \"n1\" is not allowed to modify taints"), "{err}");
+    // Pods: only its own, and it cannot create ordinary pods.
+    let (ok, _, err) = c.kubectl("n1", &n1, &["delete", "pod", "p2", "--wait=false"]);
+    assert!(!ok);
+    assert!(err.contains("node \"n1\" can only delete pods with spec.nodeName set to itself"), "{err}");
+    let (ok, _, err) = c.kubectl("n1", &n1, &["run", "rogue", "--image=nginx"]);
+    assert!(!ok);
+    assert!(err.contains("can only create mirror pods"), "{err}");
+    // Leases: its own only.
+    let (ok, _, err) = c.kubectl("n1", &n1, &["get", "lease", "n2", "-n", "kube-node-lease"]);
+    assert!(!ok);
+    assert!(err.contains("can only access node lease with the same name as the requesting node"), "{err}");
+}
+
+/// LimitRange and ResourceQuota refusals reach kubectl with upstream's text.
+#[test]
+fn quota_and_limit_range_messages_over_tls() {
+    let c = Cluster::start();
+    assert!(c.admin(&["create", "namespace", "team"]).0);
+    assert!(c.admin(&["create", "quota", "small", "--hard=pods=1", "-n", "team"]).0);
+    let (ok, _, err) = c.admin(&["run", "one", "--image=nginx", "-n", "team"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = c.admin(&["run", "two", "--image=nginx", "-n", "team"]);
+    assert!(!ok);
+    assert!(
+        err.contains("pods \"two\" is forbidden: exceeded quota: small, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{err}"
+    );
+    let (_, out, _) = c.admin(&["describe", "quota", "small", "-n", "team"]);
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["pods", "1", "1"]), "{out}");
+    let lr = c.dir.path().join("lr.json");
+    std::fs::write(&lr, r#"{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"mem","namespace":"team"},"spec":{"limits":[{"type":"Container","max":{"memory":"512Mi"}}]}}"#).unwrap();
+    assert!(c.admin(&["create", "-f", lr.to_str().unwrap()]).0);
+    assert!(c.admin(&["delete", "quota", "small", "-n", "team"]).0);
+    let (ok, _, err) = c.admin(&["run", "hog", "--image=nginx", "-n", "team", "--overrides", r#"{"spec":{"containers":[{"name":"hog","image":"nginx","resources":{"limits":{"memory":"1Gi"}}}]}}"#]);
+    assert!(!ok);
+    assert!(err.contains("pods \"hog\" is forbidden: maximum memory usage per Container is 512Mi, but limit is 1Gi"), "{err}");
+}

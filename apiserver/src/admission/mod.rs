@@ -4,9 +4,11 @@
 //! LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota...
 
 mod limit_ranger;
+mod node_restriction;
 mod resource_quota;
 
 pub use limit_ranger::LimitRanger;
+pub use node_restriction::NodeRestriction;
 pub use resource_quota::ResourceQuota;
 
 use async_trait::async_trait;
@@ -34,6 +36,11 @@ pub trait AdmissionPlugin: Send + Sync {
     async fn validate(&self, _ctx: &Ctx, _op: Operation, _obj: &Value, _old: Option<&Value>) -> ApiResult<()> {
         Ok(())
     }
+
+    /// May refuse a delete of `obj` (as stored).
+    async fn validate_delete(&self, _ctx: &Ctx, _obj: &Value) -> ApiResult<()> {
+        Ok(())
+    }
 }
 
 /// Look something up in the watch cache; on a miss (which may only mean the
@@ -52,6 +59,7 @@ pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
         std::sync::Arc::new(NamespaceLifecycle),
         std::sync::Arc::new(LimitRanger),
         std::sync::Arc::new(ServiceAccount),
+        std::sync::Arc::new(NodeRestriction),
         std::sync::Arc::new(DefaultStorageClass),
         std::sync::Arc::new(DefaultTolerationSeconds),
         std::sync::Arc::new(Priority),
@@ -153,6 +161,14 @@ pub async fn admit(ctx: &Ctx, op: Operation, obj: &mut Value, old: Option<&Value
         let _e = span.enter();
         drop(_e);
         plugin.admit(ctx, op, obj, old).await?;
+    }
+    Ok(())
+}
+
+/// Run every plugin's `validate_delete`.
+pub async fn validate_delete(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
+    for plugin in &ctx.state.admission {
+        plugin.validate_delete(ctx, obj).await?;
     }
     Ok(())
 }

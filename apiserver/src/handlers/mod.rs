@@ -82,6 +82,13 @@ pub async fn handle(State(state): State<SharedState>, req: Request) -> Response 
     response
 }
 
+/// `metadata.name=x` (or `==`) as the whole field selector.
+fn single_name_selector(selector: &str) -> Option<String> {
+    let rest = selector.trim().strip_prefix("metadata.name")?;
+    let value = rest.strip_prefix("==").or_else(|| rest.strip_prefix('='))?;
+    (!value.is_empty() && !value.contains([',', '=', '!'])).then(|| value.to_string())
+}
+
 async fn route(state: SharedState, info: RequestInfo, params: Params, req: Request) -> ApiResult<Response> {
     let def = state
         .registry
@@ -100,7 +107,14 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
         return Err(ApiError::NotFound { subject: Default::default(), message: "the server could not find the requested resource".into() });
     }
     let user = req.extensions().get::<crate::auth::UserInfo>().cloned().ok_or_else(|| ApiError::Unauthorized { message: "Unauthorized".into() })?;
-    let attrs = crate::auth::Attributes::from_request(&info);
+    let mut attrs = crate::auth::Attributes::from_request(&info);
+    if matches!(info.verb, "list" | "watch") && attrs.name.is_empty() {
+        // As upstream's RequestInfo: a list or watch of one object by
+        // `fieldSelector=metadata.name=x` is authorized as that object.
+        if let Some(name) = params.get("fieldSelector").and_then(|s| single_name_selector(s)) {
+            attrs.name = name;
+        }
+    }
     match state.authorizer.authorize(&user, &attrs) {
         crate::auth::Decision::Allow { .. } => {}
         crate::auth::Decision::Deny { reason } => {

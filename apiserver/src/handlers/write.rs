@@ -358,6 +358,7 @@ pub async fn delete_object(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiRe
             }
         }
         ctx.def.strategy.check_delete(&obj).map_err(|reason| ApiError::forbidden(ctx.def.group, ctx.def.plural, name, &reason))?;
+        admission::validate_delete(ctx, &obj).await?;
         let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
         let grace = ctx.def.strategy.graceful_delete_seconds(&obj, opts.grace_period);
         let mut finalizers: Vec<Value> = obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();

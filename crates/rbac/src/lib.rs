@@ -29,7 +29,7 @@ pub use aggregate::{aggregate, selector_matches};
 pub use bootstrap::{
     bootstrap_cluster_role_bindings, bootstrap_cluster_roles, bootstrap_role_bindings,
     bootstrap_roles, AGGREGATE_TO_ADMIN, AGGREGATE_TO_EDIT, AGGREGATE_TO_VIEW,
-    CONTROLLER_ROLE_PREFIX,
+    CONTROLLER_ROLE_PREFIX, node_rules,
 };
 pub use escalation::{
     bind_request, breakdown_rule, compact_rules, covers, escalate_request, escalation_message,

@@ -527,7 +527,7 @@ pub(super) fn cluster_roles() -> Vec<ClusterRole> {
 
 /// Upstream `NodeRules()`: what a kubelet needs (the Node authorizer and
 /// the NodeRestriction admission plugin narrow it to the node's own objects).
-fn node_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+pub(crate) fn node_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
     vec![
         // API access checks (non-mutating creates)
         rule(&["create"], &[AUTHN], &["tokenreviews"]),

@@ -266,3 +266,10 @@ pub(crate) fn role_binding(
         subjects: Some(subjects),
     }
 }
+
+/// The rules of `system:node`, which the Node authorizer grants every
+/// kubelet (upstream `NodeRules()`); the authorizer narrows secrets,
+/// configmaps, claims, volumes, tokens and leases to the node's own.
+pub fn node_rules() -> Vec<PolicyRule> {
+    cluster_roles::node_rules()
+}
