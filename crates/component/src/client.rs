@@ -24,6 +24,13 @@ impl ClientOptions {
 
 /// Builds the client; the error says which source was tried.
 pub async fn client_from_kubeconfig(options: &ClientOptions) -> anyhow::Result<kube::Client> {
+    let config = config_from_options(options).await?;
+    kube::Client::try_from(config).context("building the API client")
+}
+
+/// The resolved client configuration (to derive other identities from it,
+/// e.g. [`crate::service_account::ServiceAccountClients`]).
+pub async fn config_from_options(options: &ClientOptions) -> anyhow::Result<kube::Config> {
     let mut config = match &options.kubeconfig {
         Some(path) => config_from_file(path).await?,
         None => kube::Config::infer()
@@ -31,7 +38,7 @@ pub async fn client_from_kubeconfig(options: &ClientOptions) -> anyhow::Result<k
             .context("no --kubeconfig given and none found in $KUBECONFIG, ~/.kube/config or the in-cluster environment")?,
     };
     config.read_timeout = options.read_timeout;
-    kube::Client::try_from(config).context("building the API client")
+    Ok(config)
 }
 
 async fn config_from_file(path: &Path) -> anyhow::Result<kube::Config> {

@@ -8,9 +8,10 @@
 
 pub mod client;
 pub mod leader;
+pub mod service_account;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use client::{client_from_kubeconfig, ClientOptions};
+pub use client::{client_from_kubeconfig, config_from_options, ClientOptions};
 
 pub use leader::{run_as_leader, LeaderElection, Leadership};

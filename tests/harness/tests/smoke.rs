@@ -19,3 +19,26 @@ async fn cluster_starts_and_identities_authenticate() {
     let version = client.apiserver_version().await.expect("version");
     assert_eq!(version.major, "1");
 }
+
+/// `--use-service-account-credentials`: the controller-manager identity
+/// mints a client per controller that RBAC confines to its controller role.
+#[tokio::test]
+async fn controller_service_account_clients_have_their_roles() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Secret;
+    let cluster = Cluster::start().await;
+    let options = component::ClientOptions::new(Some(cluster.kubeconfig("controller-manager")));
+    let config = component::config_from_options(&options).await.expect("config");
+    let base = kube::Client::try_from(config.clone()).expect("client");
+    let clients = component::service_account::ServiceAccountClients::new(config, base, "kube-system").expect("clients");
+    let client = clients.client_for("deployment-controller").await.expect("deployment-controller client");
+    let deployments: kube::Api<Deployment> = kube::Api::all(client.clone());
+    cluster_harness::eventually(std::time::Duration::from_secs(10), "the deployment controller to list deployments", || {
+        let deployments = deployments.clone();
+        async move { deployments.list(&Default::default()).await.ok() }
+    })
+    .await;
+    let secrets: kube::Api<Secret> = kube::Api::all(client);
+    let err = secrets.list(&Default::default()).await.expect_err("no secrets for the deployment controller");
+    assert!(err.to_string().contains("system:serviceaccount:kube-system:deployment-controller"), "{err}");
+}
