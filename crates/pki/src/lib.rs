@@ -19,6 +19,7 @@
 //! the random number generator. All cryptography runs on `ring`.
 
 mod cert;
+mod csr;
 mod der;
 mod fsutil;
 mod identities;
@@ -38,6 +39,7 @@ pub use identities::{
     client_kubeconfig, kubelet_user, write_missing_kubeconfigs, Identity, IdentityError,
     CONTROL_PLANE_IDENTITIES,
 };
+pub use csr::{generate_csr, parse_csr, CsrRequest};
 pub use fsutil::{DIR_MODE, PRIVATE_MODE, PUBLIC_MODE};
 pub use kubeconfig::{
     AuthInfo, ClientSettings, Cluster, ConfigSource, Context, InCluster, Kubeconfig,
