@@ -343,3 +343,30 @@ fn quota_and_limit_range_messages_over_tls() {
     assert!(!ok);
     assert!(err.contains("pods \"hog\" is forbidden: maximum memory usage per Container is 512Mi, but limit is 1Gi"), "{err}");
 }
+
+/// PodSecurity: `restricted` refuses a privileged pod with upstream's text,
+/// `warn` comes back as a kubectl warning, bad labels are refused.
+#[test]
+fn pod_security_levels_over_tls() {
+    let c = Cluster::start();
+    assert!(c.admin(&["create", "namespace", "locked"]).0);
+    assert!(c.admin(&["label", "namespace", "locked", "pod-security.kubernetes.io/enforce=restricted"]).0);
+    let privileged = r#"{"spec":{"containers":[{"name":"nginx","image":"nginx","securityContext":{"privileged":true}}]}}"#;
+    let (ok, _, err) = c.admin(&["run", "nginx", "--image=nginx", "-n", "locked", "--overrides", privileged]);
+    assert!(!ok);
+    assert!(
+        err.contains("pods \"nginx\" is forbidden: violates PodSecurity \"restricted:latest\": privileged (container \"nginx\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"nginx\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"nginx\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"nginx\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"nginx\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"),
+        "{err}"
+    );
+    let compliant = r#"{"spec":{"securityContext":{"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"app","image":"nginx","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}"#;
+    let (ok, _, err) = c.admin(&["run", "app", "--image=nginx", "-n", "locked", "--overrides", compliant]);
+    assert!(ok, "{err}");
+    assert!(c.admin(&["create", "namespace", "watched"]).0);
+    assert!(c.admin(&["label", "namespace", "watched", "pod-security.kubernetes.io/warn=baseline"]).0);
+    let (ok, _, err) = c.admin(&["run", "loud", "--image=nginx", "-n", "watched", "--overrides", privileged]);
+    assert!(ok, "{err}");
+    assert!(err.contains("Warning: would violate PodSecurity \"baseline:latest\": privileged (container \"nginx\" must not set securityContext.privileged=true)"), "{err}");
+    let (ok, _, err) = c.admin(&["label", "namespace", "watched", "pod-security.kubernetes.io/enforce=strict"]);
+    assert!(!ok);
+    assert!(err.contains("metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\""), "{err}");
+}

@@ -5,10 +5,12 @@
 
 mod limit_ranger;
 mod node_restriction;
+mod pod_security;
 mod resource_quota;
 
 pub use limit_ranger::LimitRanger;
 pub use node_restriction::NodeRestriction;
+pub use pod_security::PodSecurity;
 pub use resource_quota::ResourceQuota;
 
 use async_trait::async_trait;
@@ -60,6 +62,7 @@ pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
         std::sync::Arc::new(LimitRanger),
         std::sync::Arc::new(ServiceAccount),
         std::sync::Arc::new(NodeRestriction),
+        std::sync::Arc::new(PodSecurity),
         std::sync::Arc::new(DefaultStorageClass),
         std::sync::Arc::new(DefaultTolerationSeconds),
         std::sync::Arc::new(Priority),

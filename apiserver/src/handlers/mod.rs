@@ -37,6 +37,26 @@ pub struct Ctx {
     pub params: Params,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
+    /// Warnings from admission (e.g. PodSecurity `warn`), sent back as
+    /// `Warning` headers on a successful response.
+    pub warnings: Warnings,
+}
+
+/// A per-request collection of `Warning` header texts.
+#[derive(Clone, Default)]
+pub struct Warnings(Arc<parking_lot::Mutex<Vec<String>>>);
+
+impl Warnings {
+    pub fn add(&self, warning: String) {
+        let mut list = self.0.lock();
+        if !list.contains(&warning) {
+            list.push(warning);
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock())
+    }
 }
 
 impl Ctx {
@@ -129,7 +149,19 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::RequestEntityTooLarge {
         message: format!("the request body is larger than the limit of {limit} bytes"),
     })?;
-    let ctx = Ctx { state, user, def, info, params, headers: parts.headers, body };
+    let warnings = Warnings::default();
+    let ctx = Ctx { state, user, def, info, params, headers: parts.headers, body, warnings: warnings.clone() };
+    let mut response = dispatch(ctx).await?;
+    for w in warnings.take() {
+        let text = format!("299 - {}", serde_json::to_string(&w).unwrap_or_default());
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    Ok(response)
+}
+
+async fn dispatch(ctx: Ctx) -> ApiResult<Response> {
     if let Some(sub) = ctx.info.subresource.clone() {
         return subresource::handle(ctx, &sub).await;
     }
