@@ -493,6 +493,9 @@ async fn watch_from_forgotten_history_is_410_expired() {
     for i in 1..8 {
         s.post("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": format!("c{i}")}})).await;
     }
+    // A consistent list: the watch cache has seen every write (and so has
+    // forgotten `rv`) before the watch opens.
+    s.get("/api/v1/namespaces/default/configmaps").await;
     let body = open_watch(&s, &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}")).await;
     let events = read_events(body, 1).await;
     assert_eq!(events[0]["type"], "ERROR", "{events:?}");
@@ -627,6 +630,9 @@ async fn limit_ranges_default_and_bound_containers() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Admission reads LimitRanges from the watch cache, as upstream reads
+    // its informer: a consistent list makes sure the cache has it.
+    s.get("/api/v1/namespaces/default/limitranges").await;
     let p = s.post(PODS, &pod("defaulted")).await;
     assert_eq!(p.body["spec"]["containers"][0]["resources"], json!({"limits": {"cpu": "500m"}, "requests": {"cpu": "100m"}}), "{}", p.text);
     assert_eq!(p.body["metadata"]["annotations"]["kubernetes.io/limit-ranger"], "LimitRanger plugin set: cpu request for container c; cpu limit for container c");
@@ -644,6 +650,7 @@ async fn resource_quotas_charge_usage_and_refuse_excess() {
         .post("/api/v1/namespaces/default/resourcequotas", &json!({"metadata": {"name": "pods-max"}, "spec": {"hard": {"pods": "2", "configmaps": "1"}}}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    s.get("/api/v1/namespaces/default/resourcequotas").await;
     for name in ["q1", "q2"] {
         let r = s.post(PODS, &pod(name)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -660,6 +667,7 @@ async fn resource_quotas_charge_usage_and_refuse_excess() {
     assert_eq!(r.body["message"], "configmaps \"two\" is forbidden: exceeded quota: pods-max, requested: configmaps=1, used: configmaps=1, limited: configmaps=1");
     // A compute quota makes every container state its requests.
     s.post("/api/v1/namespaces/default/resourcequotas", &json!({"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": "1"}}})).await;
+    s.get("/api/v1/namespaces/default/resourcequotas").await;
     let r = s.post(PODS, &pod("no-requests")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     assert!(r.body["message"].as_str().unwrap().ends_with("failed quota: compute: must specify requests.cpu for: c"), "{}", r.text);
