@@ -4,7 +4,7 @@
 //! the release binaries, raises the open-files limit and cleans up.
 //!
 //! ```text
-//! apibench --apiserver target/release/apiserver [--quick] [--scenarios a,b,c,d] [--logs DIR]
+//! apibench --apiserver target/release/apiserver [--quick] [--scenarios a,b,c,d,e] [--logs DIR]
 //! ```
 //!
 //! Scenarios (each starts its own servers on free loopback ports):
@@ -13,13 +13,17 @@
 //!   range from the same harness as reference;
 //! * b: watch fan-out, many watchers while a writer creates pods at a fixed rate;
 //! * c: LIST of many realistic pods from the watch cache, and RSS;
-//! * d: cold start to `/readyz` with those pods on the embedded store.
+//! * d: cold start to `/readyz` with those pods on the embedded store;
+//! * e: authentication + authorization overhead per request (x509, static
+//!   token, service-account JWT) with 1,000 RoleBindings, and TokenReview
+//!   throughput.
 //!
 //! The API server runs as a child process (as deployed); the harness uses
 //! hyper's client with one keep-alive connection per simulated client and
 //! shares the machine with it, so client CPU is part of every figure.
 
 mod apibench {
+    pub mod auth;
     pub mod biglist;
     pub mod client;
     pub mod load;
@@ -37,7 +41,7 @@ use anyhow::Context;
 use clap::Parser;
 
 pub(crate) use apibench::{client, load, server, stats};
-use apibench::{biglist, throughput, watch};
+use apibench::{auth, biglist, throughput, watch};
 use stats::Report;
 
 #[derive(Debug, Parser)]
@@ -50,7 +54,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Which scenarios to run.
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e")]
     scenarios: Vec<String>,
     /// Where to keep the API servers' logs (default: inside the work directory).
     #[arg(long)]
@@ -71,6 +75,7 @@ pub struct Plan {
     pub pods: usize,
     pub lists: usize,
     pub restarts: usize,
+    pub auth: auth::AuthPlan,
 }
 
 impl Plan {
@@ -87,6 +92,7 @@ impl Plan {
             pods: 50_000,
             lists: 10,
             restarts: 3,
+            auth: auth::AuthPlan::full(),
         }
     }
 
@@ -103,6 +109,7 @@ impl Plan {
             pods: 5_000,
             lists: 3,
             restarts: 3,
+            auth: auth::AuthPlan::quick(),
         }
     }
 }
@@ -239,6 +246,10 @@ async fn run(args: Args) -> anyhow::Result<(Report, bool)> {
     if wanted("c") || wanted("d") {
         let result = biglist::run(&ctx, &mut report, wanted("c"), wanted("d")).await;
         scenario("c/d", result, &mut report);
+    }
+    if wanted("e") {
+        let result = auth::run(&ctx, &mut report).await;
+        scenario("e", result, &mut report);
     }
     eprintln!("apibench: done in {:.0} s", started.elapsed().as_secs_f64());
     // Stable: keeps each scenario's rows in the order they were added.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::{Extensions, HeaderMap};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -21,16 +21,16 @@ pub struct Issuer {
     /// Audiences the API server accepts (default: the issuer).
     pub api_audiences: Vec<String>,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifier: pki::Rs256Verifier,
     pub jwk: pki::Jwk,
 }
 
 impl Issuer {
     pub fn from_pem(issuer: &str, private_key_pem: &str, public_key_pem: &str) -> Result<Self, String> {
         let encoding = EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| format!("service-account signing key: {e}"))?;
-        let decoding = DecodingKey::from_rsa_pem(public_key_pem.as_bytes()).map_err(|e| format!("service-account public key: {e}"))?;
+        let verifier = pki::Rs256Verifier::from_public_key_pem(public_key_pem).map_err(|e| format!("service-account public key: {e}"))?;
         let jwk = pki::jwk_from_public_key_pem(public_key_pem).map_err(|e| format!("service-account public key: {e}"))?;
-        Ok(Issuer { issuer: issuer.to_string(), api_audiences: vec![issuer.to_string()], encoding, decoding, jwk })
+        Ok(Issuer { issuer: issuer.to_string(), api_audiences: vec![issuer.to_string()], encoding, verifier, jwk })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, String> {
@@ -39,12 +39,32 @@ impl Issuer {
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| format!("signing the token: {e}"))
     }
 
+    /// The signature is checked on ring ([`pki::Rs256Verifier`], several
+    /// times faster than jsonwebtoken's pure-Rust RSA); then the header's
+    /// algorithm, issuer, audience and validity window, with no leeway.
     pub fn verify(&self, token: &str, audiences: &[String]) -> Result<Claims, String> {
-        let mut v = Validation::new(Algorithm::RS256);
-        v.set_issuer(&[&self.issuer]);
-        v.set_audience(audiences);
-        v.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map(|d| d.claims).map_err(|e| e.to_string())
+        if !self.verifier.verify_compact(token) {
+            return Err("InvalidSignature".into());
+        }
+        let data = jsonwebtoken::dangerous::insecure_decode::<Claims>(token).map_err(|e| e.to_string())?;
+        if data.header.alg != Algorithm::RS256 {
+            return Err("InvalidAlgorithm".into());
+        }
+        let claims = data.claims;
+        if claims.iss != self.issuer {
+            return Err("InvalidIssuer".into());
+        }
+        if !claims.aud.iter().any(|a| audiences.contains(a)) {
+            return Err("InvalidAudience".into());
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        if claims.exp <= now {
+            return Err("ExpiredSignature".into());
+        }
+        if claims.nbf > now {
+            return Err("ImmatureSignature".into());
+        }
+        Ok(claims)
     }
 
     pub fn discovery_document(&self) -> Value {

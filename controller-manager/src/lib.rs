@@ -5,6 +5,8 @@
 //! `--controllers` selects them as upstream does (`*`, `foo`, `-foo`).
 
 pub mod controllers;
+pub mod credentials;
+pub mod runtime;
 pub mod selection;
 
 pub use controllers::{Ctx, REGISTRY};

@@ -1,1 +1,28 @@
-//! scheduler library.
+//! ferrokube's kube-scheduler.
+//!
+//! Pure core: [`queue`] (active/backoff/unschedulable), [`cache`] (NodeInfo
+//! aggregates, assume/forget, incremental snapshot), [`framework`]
+//! (extension-point traits, cycle state, runner, registry), [`plugins`]
+//! (upstream's defaults), [`algorithm`] (filter/score/select with
+//! `percentageOfNodesToScore`), [`preemption`], [`events`] (FitError
+//! messages), [`config`] (KubeSchedulerConfiguration).
+//! Shell: [`scheduler`] (informers, the loop, asynchronous binding) and
+//! [`recorder`] (events, status patches, victim deletion).
+
+pub mod algorithm;
+pub mod cache;
+pub mod config;
+pub mod events;
+pub mod framework;
+pub mod listers;
+pub mod plugins;
+pub mod podinfo;
+pub mod preemption;
+pub mod quantity;
+pub mod queue;
+pub mod recorder;
+pub mod resources;
+pub mod scheduler;
+
+#[cfg(test)]
+mod testutil;

@@ -33,6 +33,7 @@ pub async fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     meta::apply_namespace(ctx, obj)?;
     meta::stamp_create(ctx, obj);
     ctx.def.strategy.prepare_for_create(obj);
+    stamp_requester(ctx, obj);
     ctx.def.strategy.default(obj);
     admission::admit(ctx, Operation::Create, obj, None).await?;
     let mut errs = meta::validate_meta(&ctx.def, obj);
@@ -41,6 +42,25 @@ pub async fn prepare_create(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     admission::validate(ctx, Operation::Create, obj, None).await?;
     super::fields::track(ctx, None, obj);
     Ok(())
+}
+
+/// A CertificateSigningRequest records who asked for it (upstream's CSR
+/// strategy): signers and approvers decide on that, never on the body.
+fn stamp_requester(ctx: &Ctx, obj: &mut Value) {
+    if ctx.def.group != "certificates.k8s.io" || ctx.def.plural != "certificatesigningrequests" {
+        return;
+    }
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let user = &ctx.user;
+    spec.insert("username".into(), json!(user.name));
+    for (key, value) in [("uid", json!(user.uid)), ("groups", json!(user.groups)), ("extra", json!(user.extra))] {
+        let empty = value.as_str() == Some("") || value.as_array().is_some_and(Vec::is_empty) || value.as_object().is_some_and(|m| m.is_empty());
+        if empty {
+            spec.remove(key);
+        } else {
+            spec.insert(key.into(), value);
+        }
+    }
 }
 
 /// Store a prepared object; returns it with its resourceVersion.

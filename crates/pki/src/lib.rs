@@ -52,7 +52,7 @@ pub use layout::{
     KUBELET_CLIENT_GROUP,
 };
 pub use sakey::{
-    generate_signing_key, jwk_from_public_key_pem, key_id, Jwk, Jwks, KeyError, SigningKey,
+    generate_signing_key, jwk_from_public_key_pem, key_id, Jwk, Jwks, KeyError, Rs256Verifier, SigningKey,
     RSA_BITS,
 };
 pub use sans::{apiserver_sans, service_cidr_first_ip, CidrError};

@@ -144,6 +144,38 @@ fn jwk_of(public: &RsaPublicKey) -> Result<Jwk, KeyError> {
     })
 }
 
+/// Checks RS256 (RSASSA-PKCS1-v1_5 with SHA-256) JWT signatures on ring:
+/// several times faster than the pure-Rust `rsa` crate, which matters for
+/// every request carrying a service-account token.
+#[derive(Clone)]
+pub struct Rs256Verifier {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl Rs256Verifier {
+    /// From an RSA public key in PEM (`PUBLIC KEY`).
+    pub fn from_public_key_pem(pem: &str) -> Result<Rs256Verifier, KeyError> {
+        let public = RsaPublicKey::from_public_key_pem(pem).map_err(|e| KeyError::Parse {
+            what: "service-account public key",
+            detail: e.to_string(),
+        })?;
+        Ok(Rs256Verifier { n: public.n().to_bytes_be(), e: public.e().to_bytes_be() })
+    }
+
+    /// Whether the compact JWS `header.payload.signature` is signed by this
+    /// key (only the signature; claims are the caller's business).
+    pub fn verify_compact(&self, token: &str) -> bool {
+        let Some((signing_input, signature)) = token.rsplit_once('.') else { return false };
+        if signing_input.matches('.').count() != 1 {
+            return false;
+        }
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+        let key = ring::signature::RsaPublicKeyComponents { n: &self.n, e: &self.e };
+        key.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, signing_input.as_bytes(), &signature).is_ok()
+    }
+}
+
 /// Upstream's key id: base64url (no padding) of SHA-256 over the PKIX
 /// (SubjectPublicKeyInfo) DER of the public key.
 pub fn key_id(spki_der: &[u8]) -> String {

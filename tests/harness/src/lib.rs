@@ -129,6 +129,30 @@ impl Cluster {
         Process::spawn(self.dir.path(), binary, &args).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The scheduler, the controller-manager (without leader election,
+    /// signing with the cluster CA) and a node simulator with `nodes`
+    /// nodes, as `hack/up.sh` runs them. Killed when the handles drop.
+    pub fn spawn_components(&self, nodes: usize) -> Vec<Process> {
+        let pki = self.pki_dir();
+        let path = |p: PathBuf| p.display().to_string();
+        let (ca_crt, ca_key) = (path(pki.join("ca.crt")), path(pki.join("ca.key")));
+        let (cm, sched, sim) =
+            (path(self.kubeconfig("controller-manager")), path(self.kubeconfig("scheduler")), path(self.kubeconfig("node-simulator")));
+        let nodes = nodes.to_string();
+        vec![
+            self.spawn(
+                "controller-manager",
+                &[
+                    "--kubeconfig", &cm, "--leader-elect=false",
+                    "--cluster-signing-cert-file", &ca_crt, "--cluster-signing-key-file", &ca_key, "--root-ca-file", &ca_crt,
+                    "--cluster-cidr", "10.244.0.0/16", "--allocate-node-cidrs",
+                ],
+            ),
+            self.spawn("scheduler", &["--kubeconfig", &sched, "--leader-elect=false"]),
+            self.spawn("node-simulator", &["--kubeconfig", &sim, "--nodes", &nodes]),
+        ]
+    }
+
     /// Runs the real kubectl 1.33 with the admin kubeconfig.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_as("admin", args)
@@ -178,6 +202,9 @@ impl Process {
         let child = Command::new(&exe)
             .args(args)
             .env("RUST_LOG", std::env::var("HARNESS_RUST_LOG").unwrap_or_else(|_| "info".into()))
+            // Scratch files (e.g. service-account token files) live and die
+            // with the cluster's directory, even when the process is killed.
+            .env("TMPDIR", dir)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -218,6 +245,10 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // A failing test shows what each process said last.
+            eprintln!("----- last lines of {} ({}) -----\n{}", self.binary, self.log.display(), self.log_tail());
+        }
     }
 }
 

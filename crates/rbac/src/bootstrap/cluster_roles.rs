@@ -343,8 +343,9 @@ pub(super) fn cluster_roles() -> Vec<ClusterRole> {
                 events_rule(),
                 // leader election
                 rule(&["create"], &[COORDINATION], &["leases"]),
+                // (+ patch: our components renew by server-side apply)
                 named(
-                    &["get", "update"],
+                    &["get", "update", "patch"],
                     &[COORDINATION],
                     &["leases"],
                     &["kube-controller-manager"],
@@ -380,8 +381,9 @@ pub(super) fn cluster_roles() -> Vec<ClusterRole> {
                 events_rule(),
                 // leader election
                 rule(&["create"], &[COORDINATION], &["leases"]),
+                // (+ patch: our components renew by server-side apply)
                 named(
-                    &["get", "update"],
+                    &["get", "update", "patch"],
                     &[COORDINATION],
                     &["leases"],
                     &["kube-scheduler"],

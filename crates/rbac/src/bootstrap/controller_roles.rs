@@ -117,7 +117,7 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
             "daemon-set-controller",
             vec![
                 rule(READ, &[EXTENSIONS, APPS], &["daemonsets"]),
-                rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/status"]),
+                rule(&["update", "patch"], &[EXTENSIONS, APPS], &["daemonsets/status"]),
                 rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/finalizers"]),
                 rule(&["list", "watch"], &[LEGACY], &["nodes"]),
                 rule(
@@ -139,12 +139,15 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
         (
             "deployment-controller",
             vec![
+                // (+ patch, also on the workload controllers' status: our
+                // controllers write annotations and status by merge patch
+                // where upstream's use update)
                 rule(
-                    &["get", "list", "watch", "update"],
+                    &["get", "list", "watch", "update", "patch"],
                     &[EXTENSIONS, APPS],
                     &["deployments"],
                 ),
-                rule(&["update"], &[EXTENSIONS, APPS], &["deployments/status"]),
+                rule(&["update", "patch"], &[EXTENSIONS, APPS], &["deployments/status"]),
                 rule(
                     &["update"],
                     &[EXTENSIONS, APPS],
@@ -406,7 +409,7 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                     &[APPS, EXTENSIONS],
                     &["replicasets"],
                 ),
-                rule(&["update"], &[APPS, EXTENSIONS], &["replicasets/status"]),
+                rule(&["update", "patch"], &[APPS, EXTENSIONS], &["replicasets/status"]),
                 rule(
                     &["update"],
                     &[APPS, EXTENSIONS],
@@ -428,7 +431,7 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                     &[LEGACY],
                     &["replicationcontrollers"],
                 ),
-                rule(&["update"], &[LEGACY], &["replicationcontrollers/status"]),
+                rule(&["update", "patch"], &[LEGACY], &["replicationcontrollers/status"]),
                 rule(
                     &["update"],
                     &[LEGACY],
@@ -519,7 +522,7 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
             vec![
                 rule(&["list", "watch"], &[LEGACY], &["pods"]),
                 rule(READ, &[APPS], &["statefulsets"]),
-                rule(&["update"], &[APPS], &["statefulsets/status"]),
+                rule(&["update", "patch"], &[APPS], &["statefulsets/status"]),
                 rule(&["update"], &[APPS], &["statefulsets/finalizers"]),
                 rule(
                     &["get", "create", "delete", "update", "patch"],
@@ -539,7 +542,7 @@ fn controllers() -> Vec<(&'static str, Vec<PolicyRule>)> {
                     &["persistentvolumeclaims"],
                 ),
                 rule(
-                    &["update", "delete"],
+                    &["update", "patch", "delete"],
                     &[LEGACY],
                     &["persistentvolumeclaims"],
                 ),
