@@ -37,50 +37,15 @@ const NAME: &str = "resourcequota";
 pub const RESYNC: Duration = Duration::from_secs(300);
 const STORAGE_CLASS_SUFFIX: &str = ".storageclass.storage.k8s.io/";
 
-/// A quantity in thousandths (milli-units), enough for CPU and bytes.
+/// A quantity in thousandths (milli-units), via `apimachinery::quantity`.
 pub fn parse_milli(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let mut milli: i128 = int.parse::<i128>().ok()?.checked_mul(1000)?;
-    let frac3: String = frac.chars().chain(std::iter::repeat('0')).take(3).collect();
-    if !frac.is_empty() {
-        let f: i128 = frac3.parse().ok()?;
-        milli += if num.starts_with('-') { -f } else { f };
-    }
-    let factor: i128 = match suffix {
-        "" => 1000,
-        "m" => 1,
-        "k" => 1_000_000,
-        "M" => 1_000_000_000,
-        "G" => 1_000_000_000_000,
-        "T" => 1_000_000_000_000_000,
-        "Ki" => 1024 * 1000,
-        "Mi" => 1024 * 1024 * 1000,
-        "Gi" => 1024 * 1024 * 1024 * 1000,
-        "Ti" => 1024_i128.pow(4) * 1000,
-        "Pi" => 1024_i128.pow(5) * 1000,
-        s if s.starts_with('e') || s.starts_with('E') => 1000 * 10_i128.pow(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(if suffix.is_empty() { milli } else { milli * factor / 1000 })
+    apimachinery::quantity::Quantity::parse(q).ok().map(|q| q.millis)
 }
 
-/// Canonical-ish text: `500m`, `2`, `1Gi`, `1536Mi`, or plain units.
+/// Canonical text of a milli-unit amount (`500m`, `2`, `1Gi`, `1536Mi`),
+/// binary suffixes preferred as for memory and storage.
 pub fn format_milli(v: i128) -> String {
-    if v % 1000 != 0 {
-        return format!("{v}m");
-    }
-    let units = v / 1000;
-    if units != 0 {
-        for (suffix, f) in [("Ti", 1024_i128.pow(4)), ("Gi", 1024_i128.pow(3)), ("Mi", 1024_i128.pow(2)), ("Ki", 1024)] {
-            if units % f == 0 && units.abs() >= f {
-                return format!("{}{suffix}", units / f);
-            }
-        }
-    }
-    units.to_string()
+    apimachinery::quantity::Quantity::from_millis(v, apimachinery::quantity::Format::BinarySi).canonical()
 }
 
 fn q(pod_map: Option<&BTreeMap<String, Quantity>>, key: &str) -> i128 {
