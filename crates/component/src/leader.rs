@@ -69,7 +69,10 @@ where
         .with_identity(&election.identity)
         .with_duration(election.lease_duration_seconds)
         .with_grace(election.grace_seconds)
-        .with_field_manager(format!("{}-leader-election", election.lease_name))
+        // One field manager per replica: the lease manager acquires a free
+        // lease with a non-forced server-side apply, so only distinct
+        // managers conflict; a shared one would let every replica win.
+        .with_field_manager(format!("{}-leader-election-{}", election.lease_name, election.identity))
         .with_create_mode(LeaseCreateMode::AutoCreate)
         .build()
         .await
