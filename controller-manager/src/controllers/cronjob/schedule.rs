@@ -2,150 +2,54 @@
 //! `ParseStandard`): five fields (minute, hour, day of month, month, day
 //! of week) with `*`, `?`, lists, ranges, steps (`*/5`, `1-30/2`, `5/15`),
 //! month and weekday names, and the descriptors `@yearly`/`@annually`,
-//! `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`. Day of month and
-//! day of week combine with OR when both are restricted, AND otherwise.
+//! `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`.
 //!
-//! Times are evaluated in an IANA time zone with `jiff` (the workspace's
-//! time library, which k8s-openapi uses too), so no second date-time crate
-//! is needed. Wall-clock times skipped by a DST change do not fire; a
-//! repeated wall-clock time fires once (the earlier instant), as robfig.
+//! Parsing and next-time search are the `croner` crate's (well kept, and
+//! it evaluates in `jiff` time zones, the workspace's time library, so no
+//! second date-time crate is needed); this module only pins it to the
+//! standard five-field dialect and rejects what upstream rejects (`TZ=`,
+//! `@every`, seconds, years).
 
-use k8s_openapi::jiff::civil::{Date, DateTime};
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
 use k8s_openapi::jiff::tz::TimeZone;
-use k8s_openapi::jiff::{Timestamp, ToSpan, Zoned};
+use k8s_openapi::jiff::Timestamp;
 
-/// A parsed schedule: one bit set per allowed value.
+/// A parsed schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    minute: u64,
-    hour: u64,
-    dom: u64,
-    month: u64,
-    dow: u64,
-    /// Day of month or day of week was `*`/`?` (AND semantics).
-    dom_star: bool,
-    dow_star: bool,
-}
-
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-fn value(s: &str, names: &[&str], offset: u32) -> Result<u32, String> {
-    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-        return Ok(u32::try_from(i).unwrap_or(0) + offset);
-    }
-    s.parse::<u32>().map_err(|_| format!("failed to parse int from {s}"))
-}
-
-/// One field: returns the bit set and whether it was a plain star.
-fn field(expr: &str, min: u32, max: u32, names: &[&str], name_offset: u32) -> Result<(u64, bool), String> {
-    let mut bits = 0u64;
-    let mut star = false;
-    for part in expr.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, Some(s.parse::<u32>().map_err(|_| format!("failed to parse int from {s}"))?)),
-            None => (part, None),
-        };
-        let (lo, hi, is_star) = if range == "*" || range == "?" {
-            (min, max, true)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a, names, name_offset)?, value(b, names, name_offset)?, false)
-        } else {
-            let v = value(range, names, name_offset)?;
-            (v, if step.is_some() { max } else { v }, false)
-        };
-        let step = step.unwrap_or(1);
-        if step == 0 {
-            return Err(format!("step of range should be a positive number: {part}"));
-        }
-        if lo < min || hi > max || lo > hi {
-            return Err(format!("beginning of range ({lo}) beyond end of range ({hi}) or out of bounds ({min}-{max}): {part}"));
-        }
-        let mut v = lo;
-        while v <= hi {
-            // Day of week 7 is Sunday too.
-            let bit = if names.len() == 7 { v % 7 } else { v };
-            bits |= 1u64 << bit;
-            v += step;
-        }
-        if is_star && step == 1 {
-            star = true;
-        }
-    }
-    Ok((bits, star))
+    cron: Cron,
 }
 
 impl Schedule {
     pub fn parse(spec: &str) -> Result<Schedule, String> {
         let spec = spec.trim();
-        let expanded = match spec {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            s if s.starts_with('@') => return Err(format!("unrecognized descriptor: {s}")),
-            s => s,
-        };
-        if expanded.starts_with("TZ=") || expanded.starts_with("CRON_TZ=") {
+        if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
             return Err("CRON_TZ or TZ used in schedule is not supported, please use .spec.timeZone".into());
         }
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
-        if fields.len() != 5 {
-            return Err(format!("expected exactly 5 fields, found {}: {spec}", fields.len()));
+        if spec.starts_with('@') && !matches!(spec, "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly") {
+            return Err(format!("unrecognized descriptor: {spec}"));
         }
-        let (minute, _) = field(fields[0], 0, 59, &[], 0)?;
-        let (hour, _) = field(fields[1], 0, 23, &[], 0)?;
-        let (dom, dom_star) = field(fields[2], 1, 31, &[], 0)?;
-        let (month, _) = field(fields[3], 1, 12, &MONTHS, 1)?;
-        let (dow, dow_star) = field(fields[4], 0, 7, &DAYS, 0)?;
-        Ok(Schedule { minute, hour, dom, month, dow, dom_star, dow_star })
-    }
-
-    fn day_matches(&self, date: Date) -> bool {
-        let dom = self.dom & (1u64 << u32::try_from(date.day()).unwrap_or(0)) != 0;
-        let dow = self.dow & (1u64 << u32::try_from(date.weekday().to_sunday_zero_offset()).unwrap_or(0)) != 0;
-        if self.dom_star || self.dow_star {
-            dom && dow
-        } else {
-            dom || dow
+        let fields = spec.split_whitespace().count();
+        if !spec.starts_with('@') && fields != 5 {
+            return Err(format!("expected exactly 5 fields, found {fields}: {spec}"));
         }
+        let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).sloppy_ranges(true).build();
+        let cron = parser.parse(spec).map_err(|e| format!("{e}: {spec}"))?;
+        Ok(Schedule { cron })
     }
 
-    fn has(bits: u64, v: i8) -> bool {
-        v >= 0 && bits & (1u64 << u32::try_from(v).unwrap_or(0)) != 0
-    }
-
-    /// The first activation strictly after `after`, in `tz`; `None` when
-    /// there is none within five years.
+    /// The first scheduled time strictly after `after`, evaluated in `tz`.
+    /// A wall-clock time skipped by a DST change does not fire (croner
+    /// would move it to the end of the gap; upstream's robfig skips it).
     pub fn next(&self, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
-        let start = after.to_zoned(tz.clone());
-        // Start at the next whole minute.
-        let mut t: DateTime = start.datetime().with().second(0).subsec_nanosecond(0).build().ok()?.checked_add(1.minute()).ok()?;
-        let limit = t.year() + 5;
-        while t.year() <= limit {
-            if !Self::has(self.month, t.month()) {
-                t = t.first_of_month().checked_add(1.month()).ok()?.with().hour(0).minute(0).build().ok()?;
-                continue;
+        let mut from = after.to_zoned(tz.clone());
+        for _ in 0..8 {
+            let next = self.cron.find_next_occurrence(&from, false).ok()?;
+            if self.cron.is_time_matching(&next).unwrap_or(false) {
+                return Some(next.timestamp());
             }
-            if !self.day_matches(t.date()) {
-                t = t.date().checked_add(1.day()).ok()?.to_datetime(k8s_openapi::jiff::civil::Time::midnight());
-                continue;
-            }
-            if !Self::has(self.hour, t.hour()) {
-                t = t.with().minute(0).build().ok()?.checked_add(1.hour()).ok()?;
-                continue;
-            }
-            if !Self::has(self.minute, t.minute()) {
-                t = t.checked_add(1.minute()).ok()?;
-                continue;
-            }
-            // A wall-clock time inside a DST gap does not exist: skip it.
-            let zoned: Zoned = tz.to_ambiguous_zoned(t).earlier().ok()?;
-            if zoned.datetime() == t && zoned.timestamp() > after {
-                return Some(zoned.timestamp());
-            }
-            t = t.checked_add(1.minute()).ok()?;
+            from = next;
         }
         None
     }
