@@ -735,7 +735,7 @@ fn summarise(ctx: &Ctx, report: &mut Report, m: &Measured, micro: anyhow::Result
             }
             for (label, s) in [
                 ("SA JWT: unverified decode (issuer peek)", &mut peek),
-                ("SA JWT: RS256 signature + claims (`Issuer::verify`: jsonwebtoken, `rsa` crate)", &mut verify),
+                ("SA JWT: RS256 signature + claims (`Issuer::verify`: ring signature, claims checked)", &mut verify),
                 ("SA JWT: RS256 signature only, ring (comparison; not what the server runs)", &mut ring),
             ] {
                 let _ = writeln!(
