@@ -53,6 +53,12 @@ pub struct Options {
     /// `proxy.conf`, `node-simulator.conf`), keeping files already there.
     #[arg(long, requires = "pki_dir")]
     pub write_kubeconfigs: Option<PathBuf>,
+    /// With --write-kubeconfigs: also `kubelet-<node>.conf` for these nodes
+    /// (`system:node:<node>` in `system:nodes`), comma separated. Nodes may
+    /// instead bootstrap with a token and get their certificate through the
+    /// CSR API.
+    #[arg(long, value_delimiter = ',', requires = "write_kubeconfigs")]
+    pub kubelet_kubeconfigs: Vec<String>,
     /// The cluster's DNS domain (for the serving certificate's SANs).
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,

@@ -275,7 +275,10 @@ fn prepare_pki(options: &mut Options) -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), %server, "wrote the admin kubeconfig");
     }
     if let Some(dir) = &options.write_kubeconfigs {
-        let written = pki::write_missing_kubeconfigs(&ca, &server, dir, pki::CONTROL_PLANE_IDENTITIES, validity)?;
+        let mut written = pki::write_missing_kubeconfigs(&ca, &server, dir, pki::CONTROL_PLANE_IDENTITIES, validity)?;
+        for node in &options.kubelet_kubeconfigs {
+            written.extend(pki::write_missing_kubelet_kubeconfig(&ca, &server, dir, node, validity)?);
+        }
         for path in written {
             tracing::info!(path = %path.display(), %server, "wrote a component kubeconfig");
         }

@@ -32,6 +32,9 @@ pub const CONTROL_PLANE_IDENTITIES: &[Identity] = &[
     Identity { name: "node-simulator", user: "system:node-simulator", groups: &["system:masters"] },
 ];
 
+/// The group every kubelet identity is in.
+pub const KUBELET_CLIENT_GROUP_NODES: &str = "system:nodes";
+
 /// A kubelet's identity: `system:node:<node>` in `system:nodes`.
 pub fn kubelet_user(node: &str) -> String {
     format!("system:node:{node}")
@@ -78,6 +81,26 @@ pub fn write_missing_kubeconfigs(
     Ok(written)
 }
 
+/// Writes `<dir>/kubelet-<node>.conf` (`system:node:<node>` in
+/// `system:nodes`) unless it exists; returns it when written.
+pub fn write_missing_kubelet_kubeconfig(
+    ca: &Ca,
+    server_url: &str,
+    dir: &Path,
+    node: &str,
+    validity: Validity,
+) -> Result<Option<PathBuf>, IdentityError> {
+    let path = dir.join(format!("kubelet-{node}.conf"));
+    if path.exists() {
+        return Ok(None);
+    }
+    let user = kubelet_user(node);
+    let kubeconfig = client_kubeconfig(ca, server_url, &user, &[KUBELET_CLIENT_GROUP_NODES.to_string()], validity)
+        .map_err(|source| IdentityError::Issue { user: user.clone(), source })?;
+    kubeconfig.write(&path).map_err(|source| IdentityError::Write { path: path.clone(), source })?;
+    Ok(Some(path))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error("issuing a client certificate for {user}: {source}")]
@@ -100,6 +123,10 @@ mod tests {
         assert_eq!(written.len(), CONTROL_PLANE_IDENTITIES.len());
         let again = write_missing_kubeconfigs(&ca, "https://127.0.0.1:6443", dir.path(), CONTROL_PLANE_IDENTITIES, validity).unwrap();
         assert!(again.is_empty(), "existing kubeconfigs are kept");
+        let kubelet = write_missing_kubelet_kubeconfig(&ca, "https://127.0.0.1:6443", dir.path(), "n1", validity).unwrap().unwrap();
+        let settings = Kubeconfig::load(&kubelet).unwrap().client_settings(None).unwrap();
+        let der = crate::pem::first_certificate(&settings.client_cert.clone().unwrap().0, "client certificate").unwrap();
+        assert_eq!(crate::identity_from_cert_der(&der).unwrap(), ("system:node:n1".to_string(), vec!["system:nodes".to_string()]));
         for identity in CONTROL_PLANE_IDENTITIES {
             let kc = Kubeconfig::load(&dir.path().join(format!("{}.conf", identity.name))).unwrap();
             let settings = kc.client_settings(None).unwrap();

@@ -36,7 +36,8 @@ pub use cert::{
     LEAF_VALIDITY,
 };
 pub use identities::{
-    client_kubeconfig, kubelet_user, write_missing_kubeconfigs, Identity, IdentityError,
+    client_kubeconfig, kubelet_user, write_missing_kubelet_kubeconfig, write_missing_kubeconfigs, Identity,
+    IdentityError, KUBELET_CLIENT_GROUP_NODES,
     CONTROL_PLANE_IDENTITIES,
 };
 pub use csr::{generate_csr, parse_csr, CsrRequest};
