@@ -114,6 +114,27 @@ async fn supervise(ctx: Ctx, registration: &'static Registration) {
     }
 }
 
+/// A client acting as `kube-system/<account>`; retried with backoff, since
+/// the API server may still be reconciling its bootstrap RBAC policy.
+async fn client_for_account(
+    accounts: &component::service_account::ServiceAccountClients,
+    controller: &str,
+    account: &str,
+) -> kube::Client {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match accounts.client_for(account).await {
+            Ok(client) => return client,
+            Err(err) => {
+                let err = err.context(format!("credentials of the {controller} controller (service account kube-system/{account})"));
+                tracing::warn!(error = format!("{err:#}"), "retrying in {backoff:?}");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let known: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
     let unknown = selection::unknown(&args.controllers, &known);
@@ -136,10 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut controller_ctx = ctx.clone();
             if use_sa {
                 let account = credentials::service_account_for(registration.name);
-                controller_ctx.client = accounts
-                    .client_for(account)
-                    .await
-                    .with_context(|| format!("credentials of the {} controller (service account kube-system/{account})", registration.name))?;
+                controller_ctx.client = client_for_account(&accounts, registration.name, account).await;
             }
             tasks.push(supervise(controller_ctx, registration));
         }

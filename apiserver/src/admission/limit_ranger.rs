@@ -28,7 +28,7 @@ impl AdmissionPlugin for LimitRanger {
     }
 
     async fn admit(&self, ctx: &Ctx, op: Operation, obj: &mut Value, _old: Option<&Value>) -> ApiResult<()> {
-        if op != Operation::Create || ctx.def.group != "" || ctx.def.plural != "pods" || ctx.info.subresource.is_some() {
+        if op != Operation::Create || !ctx.def.group.is_empty() || ctx.def.plural != "pods" || ctx.info.subresource.is_some() {
             return Ok(());
         }
         let ranges = ranges(ctx);
@@ -48,7 +48,7 @@ impl AdmissionPlugin for LimitRanger {
     }
 
     async fn validate(&self, ctx: &Ctx, op: Operation, obj: &Value, _old: Option<&Value>) -> ApiResult<()> {
-        if ctx.def.group != "" || ctx.info.subresource.is_some() {
+        if !ctx.def.group.is_empty() || ctx.info.subresource.is_some() {
             return Ok(());
         }
         let errors = match (ctx.def.plural, op) {
@@ -188,11 +188,11 @@ fn pod_totals(regular: &[Value], init: &[Value], resources_of: impl Fn(&Value) -
         let (r, l) = resources_of(c);
         for (k, v) in r {
             let e = requests.entry(k).or_insert(Quantity::ZERO);
-            *e = e.add(v);
+            *e = *e + v;
         }
         for (k, v) in l {
             let e = limits.entry(k).or_insert(Quantity::ZERO);
-            *e = e.add(v);
+            *e = *e + v;
         }
     }
     for c in init {

@@ -55,7 +55,7 @@ impl AdmissionPlugin for ResourceQuota {
         if let Some(old) = old {
             for (k, v) in usage(resource, old) {
                 let e = delta.entry(k).or_insert(Quantity::ZERO);
-                *e = e.sub(v);
+                *e = *e - v;
             }
         }
         delta.retain(|_, q| !q.is_zero());
@@ -138,7 +138,7 @@ pub fn decide(quota_name: &str, hard: &Usage, used: &Usage, delta: &Usage) -> Re
     for (resource, amount) in delta {
         let Some(limit) = hard.get(resource) else { continue };
         let current = used.get(resource).copied().unwrap_or(Quantity::ZERO);
-        let next = current.add(*amount);
+        let next = current + *amount;
         if amount.millis > 0 && next > *limit {
             exceeded.insert(resource.clone());
         }
@@ -204,7 +204,7 @@ fn observed_usage(ctx: &Ctx, namespace: &str, resource: &str, quota: &Quota) -> 
             continue;
         }
         if let Some(q) = usage(target, &obj).get(resource) {
-            total = total.add(*q);
+            total = total + *q;
         }
     }
     total
@@ -293,7 +293,7 @@ fn pod_resources(pod: &Value) -> (Usage, Usage) {
         for c in containers("containers") {
             for (k, v) in list(&c, field) {
                 let e = sum.entry(k).or_insert(Quantity::ZERO);
-                *e = e.add(v);
+                *e = *e + v;
             }
         }
         for c in containers("initContainers") {
@@ -308,7 +308,7 @@ fn pod_resources(pod: &Value) -> (Usage, Usage) {
             for (k, v) in overhead {
                 if let Some(q) = v.as_str().and_then(|s| Quantity::parse(s).ok()) {
                     let e = sum.entry(k.clone()).or_insert(Quantity::ZERO);
-                    *e = e.add(q);
+                    *e = *e + q;
                 }
             }
         }
@@ -430,7 +430,8 @@ mod tests {
     #[test]
     fn decide_table() {
         let hard = usage_of(&[("pods", "2"), ("requests.cpu", "1")]);
-        let cases: [(&[(&str, &str)], &[(&str, &str)], Result<&[(&str, &str)], &str>); 3] = [
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: [(Pairs, Pairs, Result<Pairs, &str>); 3] = [
             (&[("pods", "1")], &[("pods", "1"), ("requests.cpu", "500m")], Ok(&[("pods", "2"), ("requests.cpu", "500m")])),
             (&[("pods", "2")], &[("pods", "1")], Err("exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2")),
             (

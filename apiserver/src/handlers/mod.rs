@@ -131,7 +131,7 @@ async fn route(state: SharedState, info: RequestInfo, params: Params, req: Reque
     if matches!(info.verb, "list" | "watch") && attrs.name.is_empty() {
         // As upstream's RequestInfo: a list or watch of one object by
         // `fieldSelector=metadata.name=x` is authorized as that object.
-        if let Some(name) = params.get("fieldSelector").and_then(|s| single_name_selector(s)) {
+        if let Some(name) = params.get("fieldSelector").and_then(single_name_selector) {
             attrs.name = name;
         }
     }

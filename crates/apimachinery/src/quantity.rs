@@ -121,13 +121,6 @@ impl Quantity {
         self.millis == 0
     }
 
-    pub fn add(self, other: Quantity) -> Quantity {
-        Quantity { millis: self.millis + other.millis, format: self.format }
-    }
-
-    pub fn sub(self, other: Quantity) -> Quantity {
-        Quantity { millis: self.millis - other.millis, format: self.format }
-    }
 
     /// Upstream's canonical string: the largest suffix of the quantity's
     /// format that keeps the value exact (`1Gi`, `500m`, `2`, `1500M`).
@@ -175,6 +168,21 @@ impl Quantity {
             }
         }
         format!("{sign}{units}")
+    }
+}
+
+/// Sums keep the left operand's format.
+impl std::ops::Add for Quantity {
+    type Output = Quantity;
+    fn add(self, other: Quantity) -> Quantity {
+        Quantity { millis: self.millis + other.millis, format: self.format }
+    }
+}
+
+impl std::ops::Sub for Quantity {
+    type Output = Quantity;
+    fn sub(self, other: Quantity) -> Quantity {
+        Quantity { millis: self.millis - other.millis, format: self.format }
     }
 }
 
@@ -227,8 +235,8 @@ mod tests {
         let a = Quantity::parse("1").unwrap();
         let b = Quantity::parse("500m").unwrap();
         assert!(a > b);
-        assert_eq!(a.add(b).canonical(), "1500m");
-        assert_eq!(a.sub(b).canonical(), "500m");
+        assert_eq!((a + b).canonical(), "1500m");
+        assert_eq!((a - b).canonical(), "500m");
         assert_eq!(Quantity::parse("1500m").unwrap().value(), 2);
     }
 }
