@@ -158,6 +158,43 @@ impl Cluster {
         self.kubectl_as("admin", args)
     }
 
+    /// kubectl (admin) that must succeed; returns its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Polls `kubectl args` until it succeeds with a stdout that satisfies
+    /// `check`; panics with the last output after `timeout`.
+    pub fn kubectl_until(&self, timeout: Duration, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.kubectl(args);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() && check(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("kubectl {} never satisfied the check; last output:\n{text}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `kubectl apply -f` of a manifest written to a fresh file.
+    pub fn kubectl_apply(&self, yaml: &str) -> String {
+        let path = (0..).map(|n| self.dir().join(format!("manifest-{n}.yaml"))).find(|p| !p.exists()).expect("a free name");
+        std::fs::write(&path, yaml).expect("write manifest");
+        self.kubectl_ok(&["apply", "-f", &path.display().to_string()])
+    }
+
     /// Runs the real kubectl 1.33 with the kubeconfig of `identity`.
     pub fn kubectl_as(&self, identity: &str, args: &[&str]) -> Output {
         let home = self.dir.path().join("kubectl-home");

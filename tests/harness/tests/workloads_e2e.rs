@@ -3,43 +3,22 @@
 //! controller-manager and node simulator, driven by the real kubectl as a
 //! user would drive upstream Kubernetes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster_harness::Cluster;
 
 /// kubectl that must succeed; returns stdout.
 fn ok(cluster: &Cluster, args: &[&str]) -> String {
-    let out = cluster.kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {}: {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    cluster.kubectl_ok(args)
 }
 
 /// Polls `kubectl args` until its stdout satisfies `check`.
 fn until(cluster: &Cluster, timeout: Duration, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let out = cluster.kubectl(args);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if out.status.success() && check(&text) {
-            return text;
-        }
-        if Instant::now() > deadline {
-            panic!("kubectl {} never satisfied the check; last output:\n{text}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    cluster.kubectl_until(timeout, args, check)
 }
 
 fn apply(cluster: &Cluster, yaml: &str) -> String {
-    let path = cluster.dir().join(format!("manifest-{}.yaml", std::process::id() as u128 + Instant::now().elapsed().as_nanos()));
-    std::fs::write(&path, yaml).unwrap();
-    ok(cluster, &["apply", "-f", path.to_str().unwrap()])
+    cluster.kubectl_apply(yaml)
 }
 
 fn seed(name: &str) -> String {
