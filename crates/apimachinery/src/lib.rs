@@ -12,6 +12,7 @@
 //! Invariant: nothing here does I/O or holds global state; every function is a
 //! pure transformation of its inputs.
 
+pub mod gofmt;
 pub mod managed;
 pub mod patch;
 pub mod quantity;
