@@ -137,7 +137,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
         let (Operation::Create, Some(namespace)) = (op, ctx.namespace()) else { return Ok(()) };
         let Some(ns_def) = ctx.state.registry.get("", "v1", "namespaces") else { return Ok(()) };
         let key = ns_def.object_key(&ctx.state.root, None, namespace);
-        let active = |o: &std::sync::Arc<crate::cache::CachedObject>| o.value().pointer("/metadata/deletionTimestamp").is_none_or(Value::is_null);
+        let active = |o: &std::sync::Arc<crate::cache::CachedObject>| !o.deleting;
         // An active namespace in the cache is enough (as upstream's informer);
         // missing or terminating is confirmed against a consistent view.
         let found = cached_or_consistent(ctx, || ctx.state.cache.get(ns_def, &key).filter(|o| active(o))).await?;
@@ -146,7 +146,7 @@ impl AdmissionPlugin for NamespaceLifecycle {
         }
         match ctx.state.cache.get(ns_def, &key) {
             None => Err(ApiError::not_found("", "namespaces", namespace)),
-            Some(ns) if ns.value().pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) => Err(ApiError::forbidden(
+            Some(ns) if ns.deleting => Err(ApiError::forbidden(
                 ctx.def.group,
                 ctx.def.plural,
                 "",

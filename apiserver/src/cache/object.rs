@@ -22,6 +22,8 @@ pub struct CachedObject {
     pub labels: BTreeMap<String, String>,
     /// Selectable field values (`metadata.name`, `spec.nodeName`, ...).
     pub fields: Vec<(&'static str, String)>,
+    /// `metadata.deletionTimestamp` is set (a namespace is terminating).
+    pub deleting: bool,
 }
 
 impl CachedObject {
@@ -42,7 +44,8 @@ impl CachedObject {
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
             .unwrap_or_default();
         let fields = def.selectable_fields.iter().map(|f| (*f, field_value(value, f))).collect();
-        CachedObject { key: key.to_string(), namespace: text("namespace"), name: text("name"), revision, json, labels, fields }
+        let deleting = meta.and_then(|m| m.get("deletionTimestamp")).is_some_and(|d| !d.is_null());
+        CachedObject { key: key.to_string(), namespace: text("namespace"), name: text("name"), revision, json, labels, fields, deleting }
     }
 
     pub fn field(&self, name: &str) -> Option<String> {

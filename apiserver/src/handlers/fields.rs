@@ -38,5 +38,5 @@ pub fn track(ctx: &Ctx, old: Option<&Value>, new: &mut Value) {
         manager = manager.with_subresource(sub);
     }
     let meta = ctx.def.codec.patch_meta();
-    *new = managed::update(old, new, &manager, meta.as_ref());
+    managed::update_in_place(old, new, &manager, meta.as_ref());
 }

@@ -37,7 +37,7 @@ pub fn normalize_object(ctx: &Ctx, def: &ResourceDef, mut value: Value, duplicat
         )));
     }
     check_type_meta(def, &mut value)?;
-    let normalized = def.codec.normalize(value.clone()).map_err(|e| {
+    let normalized = def.codec.normalize(&value).map_err(|e| {
         let at = if e.path.is_empty() || e.path == "." { String::new() } else { format!(" at {}", e.path) };
         ApiError::bad_request(format!(
             "{} in version {:?} cannot be handled as a {}: {}{at}",
@@ -186,7 +186,7 @@ pub fn stamp_create(ctx: &Ctx, obj: &mut Value) {
 
 /// Metadata an update may not change is taken from `old`.
 pub fn carry_update_meta(new: &mut Value, old: &Value) {
-    let old_meta = meta(old).clone();
+    let old_meta = meta(old);
     let m = meta_mut(new);
     for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName"] {
         match old_meta.get(key) {
@@ -255,6 +255,11 @@ pub fn invalid_if_any(def: &ResourceDef, obj: &Value, errs: Vec<FieldError>) -> 
 /// Bytes as stored: the object without `resourceVersion` (the store's
 /// revision is the source of truth).
 pub fn encode_for_storage(def: &ResourceDef, obj: &Value) -> bytes::Bytes {
+    let has_rv = obj.pointer("/metadata/resourceVersion").is_some();
+    if def.conversion.is_none() && !has_rv {
+        // The common case (a create): nothing to change, so no copy.
+        return bytes::Bytes::from(serde_json::to_vec(obj).unwrap_or_default());
+    }
     let mut v = def.to_storage(obj.clone());
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");

@@ -90,19 +90,27 @@ pub async fn store_create(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResult
 pub async fn create(ctx: Ctx) -> ApiResult<Response> {
     let body = meta::decode_object(&ctx)?;
     let dry_run = ctx.params.dry_run()?;
-    let obj = body.value;
-    let generate = meta_str(&obj, "generateName").to_string();
-    let explicit = meta_str(&obj, "name").to_string();
+    let mut obj = Some(body.value);
+    let generate = obj.as_ref().map(|o| meta_str(o, "generateName").to_string()).unwrap_or_default();
+    let explicit = obj.as_ref().map(|o| meta_str(o, "name").to_string()).unwrap_or_default();
+    let generated = explicit.is_empty() && !generate.is_empty();
     let mut last_err = ApiError::internal("create made no attempt");
     for attempt in 0..8 {
-        let mut candidate = obj.clone();
-        if explicit.is_empty() && !generate.is_empty() {
+        // Only a generated name may need another attempt with the body.
+        let mut candidate = match (generated, &mut obj) {
+            (true, Some(body)) => body.clone(),
+            (_, body) => match body.take() {
+                Some(body) => body,
+                None => break,
+            },
+        };
+        if generated {
             meta::meta_mut(&mut candidate).insert("name".into(), json!(generated_name(&generate)));
         }
         prepare_create(&ctx, &mut candidate).await?;
         match store_create(&ctx, candidate, dry_run).await {
             // A generated name collided: try another one.
-            Err(e @ ApiError::AlreadyExists { .. }) if explicit.is_empty() && !generate.is_empty() && attempt < 7 => {
+            Err(e @ ApiError::AlreadyExists { .. }) if generated && attempt < 7 => {
                 last_err = e;
             }
             Err(e) => return Err(e),
@@ -262,15 +270,20 @@ fn prepare_update(ctx: &Ctx, kind: UpdateKind, new: &mut Value, old: &Value) -> 
     }
 }
 
+/// Whether two objects are equal but for `metadata.resourceVersion`
+/// (compared in place: no copies).
 fn same_ignoring_rv(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
+    let (Value::Object(a), Value::Object(b)) = (a, b) else { return a == b };
+    let same_meta = |x: Option<&Value>, y: Option<&Value>| match (x, y) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            let significant = |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != "resourceVersion").count();
+            significant(x) == significant(y)
+                && x.iter().filter(|(k, _)| *k != "resourceVersion").all(|(k, v)| y.get(k) == Some(v))
         }
-        v
+        (x, y) => x == y,
     };
-    strip(a) == strip(b)
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| if k == "metadata" { same_meta(Some(v), b.get(k)) } else { b.get(k) == Some(v) })
 }
 
 /// A deleted object whose last finalizer is gone goes away on this write.
@@ -466,4 +479,28 @@ pub async fn delete_collection(ctx: Ctx) -> ApiResult<Response> {
         "items": deleted,
     });
     Ok(json_response(StatusCode::OK, &list, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_ignoring_rv;
+    use serde_json::json;
+
+    #[test]
+    fn same_ignoring_rv_compares_everything_but_the_resource_version() {
+        let base = json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "1"}, "data": {"k": "v"}});
+        let cases = [
+            ("only the resourceVersion differs", json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "9"}, "data": {"k": "v"}}), true),
+            ("no resourceVersion at all", json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}), true),
+            ("key order differs", json!({"data": {"k": "v"}, "metadata": {"resourceVersion": "2", "name": "a"}, "kind": "ConfigMap"}), true),
+            ("data differs", json!({"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "1"}, "data": {"k": "w"}}), false),
+            ("a label added", json!({"kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}}), false),
+            ("a top-level field added", json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}, "immutable": true}), false),
+            ("metadata missing", json!({"kind": "ConfigMap", "data": {"k": "v"}, "x": 1}), false),
+        ];
+        for (name, other, want) in cases {
+            assert_eq!(same_ignoring_rv(&base, &other), want, "{name}");
+            assert_eq!(same_ignoring_rv(&other, &base), want, "{name} (swapped)");
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub struct DecodeError {
 
 pub trait Codec: Send + Sync {
     /// Round-trip `value` through the typed struct.
-    fn normalize(&self, value: Value) -> Result<Value, DecodeError>;
+    fn normalize(&self, value: &Value) -> Result<Value, DecodeError>;
 
     /// The JSON schema of the type (for OpenAPI), with referenced definitions
     /// added to `generator`.
@@ -51,7 +51,7 @@ impl<T> Codec for Typed<T>
 where
     T: Serialize + DeserializeOwned + schemars::JsonSchema,
 {
-    fn normalize(&self, value: Value) -> Result<Value, DecodeError> {
+    fn normalize(&self, value: &Value) -> Result<Value, DecodeError> {
         let typed: T = serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
             path: e.path().to_string(),
             message: e.inner().to_string(),
@@ -73,25 +73,49 @@ where
 /// as dotted paths (`spec.foo`, `spec.containers[0].bar`).
 pub fn unknown_fields(original: &Value, normalized: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    collect_unknown(original, normalized, String::new(), &mut out);
+    collect_unknown(original, normalized, &mut Vec::new(), &mut out);
     out
 }
 
-fn collect_unknown(original: &Value, normalized: &Value, path: String, out: &mut Vec<String>) {
+/// One step of the path being walked; rendered only when a field is unknown.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn render(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if out.is_empty() => out.push_str(k),
+            Step::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn collect_unknown<'a>(original: &'a Value, normalized: &Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
     match (original, normalized) {
         (Value::Object(orig), Value::Object(norm)) => {
             for (key, value) in orig {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                path.push(Step::Key(key));
                 match norm.get(key) {
-                    Some(n) => collect_unknown(value, n, child, out),
+                    Some(n) => collect_unknown(value, n, path, out),
                     None if value.is_null() => {}
-                    None => out.push(child),
+                    None => out.push(render(path)),
                 }
+                path.pop();
             }
         }
         (Value::Array(orig), Value::Array(norm)) => {
             for (i, (o, n)) in orig.iter().zip(norm.iter()).enumerate() {
-                collect_unknown(o, n, format!("{path}[{i}]"), out);
+                path.push(Step::Index(i));
+                collect_unknown(o, n, path, out);
+                path.pop();
             }
         }
         _ => {}
@@ -111,7 +135,7 @@ mod tests {
             "metadata": {"name": "a", "bogus": 1, "creationTimestamp": null},
             "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicyy": "x"}], "foo": {}}
         });
-        let normalized = Typed::<Pod>::new().normalize(original.clone()).unwrap();
+        let normalized = Typed::<Pod>::new().normalize(&original).unwrap();
         assert_eq!(
             unknown_fields(&original, &normalized),
             vec!["metadata.bogus", "spec.containers[0].imagePullPolicyy", "spec.foo"]
@@ -121,7 +145,7 @@ mod tests {
     #[test]
     fn type_errors_carry_the_path() {
         let err = Typed::<k8s_openapi::api::apps::v1::Deployment>::new()
-            .normalize(json!({"spec": {"replicas": "three"}}))
+            .normalize(&json!({"spec": {"replicas": "three"}}))
             .unwrap_err();
         assert_eq!(err.path, "spec.replicas");
     }

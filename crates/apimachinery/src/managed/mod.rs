@@ -114,6 +114,11 @@ impl Ignored {
         Ignored { exact, subtrees }
     }
 
+    /// The subtrees as paths, for a comparison that need not enter them.
+    fn skipped_paths(&self) -> Vec<Path> {
+        self.subtrees.paths()
+    }
+
     fn filter(&self, set: &FieldSet) -> FieldSet {
         set.difference(&self.exact)
             .recursive_difference(&self.subtrees)
@@ -292,15 +297,36 @@ pub fn update(
     manager: &Manager<'_>,
     meta: &dyn PatchMeta,
 ) -> Value {
+    let mut out = new.clone();
+    update_in_place(old, &mut out, manager, meta);
+    out
+}
+
+/// [`update`] without copying either object: `new` gains its
+/// `managedFields` in place. The comparison skips the subtrees nobody owns
+/// (`metadata.managedFields`, and `status` or `spec`), which the result
+/// would drop anyway.
+pub fn update_in_place(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &Manager<'_>,
+    meta: &dyn PatchMeta,
+) {
     let Value::Object(new) = new else {
-        return new.clone();
+        return;
     };
-    let (mut new, requested) = split_managed(new);
-    let (old, stored) = match old {
-        Some(Value::Object(map)) => split_managed(map),
-        _ => (Map::new(), None),
+    let requested = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.shift_remove("managedFields"));
+    let old = match old {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
     };
-    let stored_managers = || decode_managers(stored.as_ref()).unwrap_or_default();
+    let stored = old
+        .and_then(|m| m.get("metadata"))
+        .and_then(|m| m.get("managedFields"));
+    let stored_managers = || decode_managers(stored).unwrap_or_default();
     let mut managers = if manager.subresource.is_some() {
         stored_managers()
     } else if is_reset(requested.as_ref()) {
@@ -313,7 +339,13 @@ pub fn update(
     };
 
     let ignored = Ignored::new(manager.subresource);
-    let diff = walk::compare(Some(&old), Some(&new), meta);
+    let empty = Map::new();
+    let diff = walk::compare_skipping(
+        Some(old.unwrap_or(&empty)),
+        Some(new),
+        meta,
+        &ignored.skipped_paths(),
+    );
     let changed = ignored.filter(&diff.modified.union(&diff.added));
     let removed = ignored.filter(&diff.removed);
 
@@ -342,6 +374,5 @@ pub fn update(
     }
     managers.retain(|_, e| !e.fields.is_empty());
 
-    write_managed(&mut new, &managers);
-    Value::Object(new)
+    write_managed(new, &managers);
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{Map, Value};
 
-use super::path::{compare_values, PathElement};
+use super::path::{compare_values, Path, PathElement};
 use super::set::FieldSet;
 use crate::patch::meta::{FieldMeta, PatchMeta, PatchStrategy};
 
@@ -99,6 +99,8 @@ fn kind_of(v: &Value) -> Kind {
 /// What changed between two objects (upstream `typed.Comparison`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Comparison {
+    /// Subtrees not entered at all (see [`compare_skipping`]).
+    skip: Vec<Path>,
     /// Leaves (and list items) only the right side has.
     pub added: FieldSet,
     /// Leaves whose value differs.
@@ -114,8 +116,23 @@ pub(crate) fn compare(
     rhs: Option<&Object>,
     meta: &dyn PatchMeta,
 ) -> Comparison {
-    let mut c = Comparison::default();
+    compare_skipping(lhs, rhs, meta, &[])
+}
+
+/// [`compare`] that does not enter the fields at `skip` (on either side):
+/// nothing at or below them appears in the result.
+pub(crate) fn compare_skipping(
+    lhs: Option<&Object>,
+    rhs: Option<&Object>,
+    meta: &dyn PatchMeta,
+    skip: &[Path],
+) -> Comparison {
+    let mut c = Comparison {
+        skip: skip.to_vec(),
+        ..Comparison::default()
+    };
     c.map(lhs, rhs, meta, &mut Vec::new());
+    c.skip.clear();
     c
 }
 
@@ -198,6 +215,10 @@ impl Comparison {
         );
         for key in keys {
             path.push(PathElement::Field(key.clone()));
+            if self.skip.iter().any(|s| s.0 == *path) {
+                path.pop();
+                continue;
+            }
             let lv = lm.and_then(|m| m.get(key));
             let rv = rm.and_then(|m| m.get(key));
             self.field(lv, rv, &meta.field(key), path);
