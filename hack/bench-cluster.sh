@@ -61,7 +61,7 @@ trap 'exit 130' INT TERM
 hack/install-deps.sh
 # In the background, in its own process group, so that a signal interrupts
 # the wait and cleanup can stop the whole build.
-setsid cargo build --release -p apiserver -p scheduler -p controller-manager -p kubelet --example clusterbench &
+setsid cargo build --release -p apiserver -p scheduler -p controller-manager -p kubelet --bins --example clusterbench &
 build_pid=$!
 wait "$build_pid"
 build_pid=""

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::error::ManagedFieldsError;
-use super::path::go_json;
+use super::path::go_json_str;
 use super::set::FieldSet;
 
 /// The operation an entry records.
@@ -81,20 +81,20 @@ pub(crate) fn identity(
     if !manager.is_empty() {
         parts.push(format!(
             "\"manager\":{}",
-            go_json(&Value::String(manager.into()))
+            go_json_str(manager)
         ));
     }
     parts.push(format!("\"operation\":\"{}\"", operation.as_str()));
     if operation == Operation::Update && !api_version.is_empty() {
         parts.push(format!(
             "\"apiVersion\":{}",
-            go_json(&Value::String(api_version.into()))
+            go_json_str(api_version)
         ));
     }
     if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
         parts.push(format!(
             "\"subresource\":{}",
-            go_json(&Value::String(sub.into()))
+            go_json_str(sub)
         ));
     }
     format!("{{{}}}", parts.join(","))

@@ -82,12 +82,24 @@ pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 /// Fields nobody owns: identity and server-set metadata (exact paths), plus
 /// what the (sub)resource's strategy resets (whole subtrees): `status` for the
 /// main resource, `spec` for `/status`.
+#[derive(Clone)]
 struct Ignored {
     exact: FieldSet,
     subtrees: FieldSet,
 }
 
 impl Ignored {
+    /// The sets for the main resource and `/status` are built once.
+    fn cached(subresource: Option<&str>) -> std::borrow::Cow<'static, Ignored> {
+        static MAIN: std::sync::OnceLock<Ignored> = std::sync::OnceLock::new();
+        static STATUS: std::sync::OnceLock<Ignored> = std::sync::OnceLock::new();
+        match subresource {
+            None => std::borrow::Cow::Borrowed(MAIN.get_or_init(|| Ignored::new(None))),
+            Some("status") => std::borrow::Cow::Borrowed(STATUS.get_or_init(|| Ignored::new(Some("status")))),
+            Some(other) => std::borrow::Cow::Owned(Ignored::new(Some(other))),
+        }
+    }
+
     fn new(subresource: Option<&str>) -> Self {
         let mut exact = FieldSet::new();
         for p in [
@@ -189,7 +201,7 @@ pub fn apply(
             })
         }
     };
-    let ignored = Ignored::new(manager.subresource);
+    let ignored = Ignored::cached(manager.subresource);
 
     let mut managers = decode_managers(live_managed.as_ref()).unwrap_or_default();
     if managers.is_empty() {
@@ -338,7 +350,7 @@ pub fn update_in_place(
         }
     };
 
-    let ignored = Ignored::new(manager.subresource);
+    let ignored = Ignored::cached(manager.subresource);
     let empty = Map::new();
     let diff = walk::compare_skipping(
         Some(old.unwrap_or(&empty)),

@@ -49,11 +49,7 @@ impl PathElement {
                 let inner: Vec<String> = fields
                     .iter()
                     .map(|(name, value)| {
-                        format!(
-                            "{}:{}",
-                            go_json(&Value::String(name.clone())),
-                            go_json(value)
-                        )
+                        format!("{}:{}", go_json_str(name), go_json(value))
                     })
                     .collect();
                 format!("k:{{{}}}", inner.join(","))
@@ -261,8 +257,27 @@ fn compare_maps(x: &Map<String, Value>, y: &Map<String, Value>) -> Ordering {
 /// Compact JSON as Go's encoder writes it (keys sorted, `<`, `>`, `&`,
 /// U+2028 and U+2029 escaped).
 pub(crate) fn go_json(value: &Value) -> String {
+    match value {
+        Value::String(s) => return go_json_str(s),
+        Value::Object(_) | Value::Array(_) => {}
+        scalar => return scalar.to_string(),
+    }
     let sorted = sort_keys(value);
     let text = serde_json::to_string(&sorted).unwrap_or_default();
+    go_escape(text)
+}
+
+/// [`go_json`] of a string, without building a `Value`.
+pub(crate) fn go_json_str(s: &str) -> String {
+    let text = serde_json::to_string(s).unwrap_or_default();
+    go_escape(text)
+}
+
+/// Go's encoder also escapes `<`, `>`, `&`, U+2028 and U+2029.
+fn go_escape(text: String) -> String {
+    if !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return text;
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
