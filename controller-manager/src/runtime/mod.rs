@@ -47,8 +47,8 @@
 //! - [`patch::status_merge_patch`]: `{"status": new}` merge patch that nulls dropped fields.
 //! - [`pod_util::pod_from_template`]: upstream GetPodFromTemplate (generateName `<prefix>-`).
 //! - [`slow_start::slow_start_batch`]: creations in batches 1, 2, 4, ...
-//! - [`events::EventRecorder`]: `normal`/`warning` events (events.k8s.io/v1) with
-//!   upstream's reportingController name; fire-and-forget.
+//! - [`events::EventRecorder`]: `normal`/`warning` core/v1 events with
+//!   upstream's component name, correlated (aggregation, count patches, spam filter) and written in the background.
 
 pub mod events;
 pub mod expectations;
@@ -59,6 +59,7 @@ pub mod patch;
 pub mod pod_util;
 pub mod queue;
 pub mod slow_start;
+pub mod transform;
 pub mod worker;
 
 pub use events::EventRecorder;

@@ -4,7 +4,7 @@
 //! Foreground (see [`graph`] for the semantics).
 //!
 //! Shell: discovery (re-run every 30 s so new CRDs are picked up) starts one
-//! `DynamicObject` watch per deletable resource (events excepted); every
+//! metadata-only watch ([`meta_object::MetaObject`]) per deletable resource (events excepted); every
 //! change updates the [`graph::Graph`] and enqueues [`graph::Work`]; workers
 //! classify owners (from the graph, or a live GET for owners it has not
 //! seen) and act through the API with uid and resourceVersion
@@ -12,6 +12,7 @@
 
 pub mod discovery;
 pub mod graph;
+pub mod meta_object;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,6 +27,7 @@ use kube::Api;
 use serde_json::json;
 
 use self::discovery::{DiscoveredResource, Resources};
+use self::meta_object::MetaObject;
 use self::graph::{decide, foreground_step, Decision, ForegroundStep, Graph, Identity, Node, OwnerState, Work};
 use crate::controllers::Ctx;
 use crate::runtime::queue::WorkQueue;
@@ -238,7 +240,7 @@ fn describe(id: &Identity) -> String {
     }
 }
 
-fn node_of(r: &DiscoveredResource, obj: &DynamicObject) -> Option<Node> {
+fn node_of(r: &DiscoveredResource, obj: &MetaObject) -> Option<Node> {
     let meta = &obj.metadata;
     Some(Node {
         identity: Identity {
@@ -256,7 +258,7 @@ fn node_of(r: &DiscoveredResource, obj: &DynamicObject) -> Option<Node> {
 
 /// One watch feeding the graph. `synced` is signalled after the first list.
 async fn monitor(gc: Arc<Collector>, r: DiscoveredResource, synced: tokio::sync::mpsc::Sender<()>) {
-    let api: Api<DynamicObject> = Api::all_with(gc.client.clone(), &r.resource);
+    let api: Api<MetaObject> = Api::all_with(gc.client.clone(), &r.resource);
     let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
     let mut known: HashSet<String> = HashSet::new();
     let mut relist: HashSet<String> = HashSet::new();

@@ -267,7 +267,8 @@ impl<K: Kind> Shared<K> {
             let Some(template) = rs.spec.as_ref().and_then(|s| s.template.as_ref()) else {
                 anyhow::bail!("spec.template is missing");
             };
-            self.expectations.expect_creations(key, n, Instant::now());
+            let started = Instant::now();
+            self.expectations.expect_creations(key, n, started);
             let pod = pod_util::pod_from_template(template, &key.namespace, &key.name, Some(owner_ref.clone()));
             let (ok, err) = slow_start_batch(n, 1, |_| async {
                 match pods_api.create(&PostParams::default(), &pod).await {
@@ -282,6 +283,7 @@ impl<K: Kind> Shared<K> {
                 }
             })
             .await;
+            tracing::debug!(requested = n, created = ok, elapsed_ms = started.elapsed().as_millis() as u64, "created pods");
             if n > ok {
                 self.expectations.lower_creations(key, n - ok);
             }
