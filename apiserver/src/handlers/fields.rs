@@ -25,9 +25,11 @@ pub fn is_apply(ctx: &Ctx) -> bool {
         .is_some_and(|ct| ct.starts_with("application/apply-patch"))
 }
 
-/// Record the fields this write changed.
+/// Record the fields this write changed. A pod's binding is not tracked:
+/// upstream's binding storage writes the pod below the field manager, so
+/// `spec.nodeName` is owned by nobody.
 pub fn track(ctx: &Ctx, old: Option<&Value>, new: &mut Value) {
-    if is_apply(ctx) {
+    if is_apply(ctx) || ctx.info.subresource.as_deref() == Some("binding") {
         return;
     }
     let name = manager_name(ctx);
