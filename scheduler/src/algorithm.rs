@@ -16,13 +16,14 @@ pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: i64 = 5;
 
 /// Upstream `numFeasibleNodesToFind`: all nodes below 100; otherwise the
-/// configured percentage (profile, then global), or adaptively
+/// configured percentage (the profile's if set, else the global one), or adaptively
 /// `50 - nodes/125` percent (at least 5 %), and never fewer than 100.
 pub fn num_feasible_nodes_to_find(profile_pct: Option<i32>, global_pct: Option<i32>, num_all: usize) -> usize {
     if num_all < MIN_FEASIBLE_NODES_TO_FIND {
         return num_all;
     }
-    let mut pct = profile_pct.filter(|p| *p > 0).or(global_pct).unwrap_or(0) as i64;
+    // A profile's value, even an explicit 0 (adaptive), wins over the global one.
+    let mut pct = profile_pct.or(global_pct).unwrap_or(0) as i64;
     if pct == 0 {
         pct = (50 - num_all as i64 / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
     }
@@ -203,6 +204,8 @@ mod tests {
             (None, Some(70), 1000, 700),
             (Some(1), None, 1000, 100),
             (Some(100), Some(10), 1000, 1000),
+            (Some(0), Some(70), 1000, 420),
+            (None, Some(0), 1000, 420),
         ];
         for (profile, global, n, want) in cases {
             assert_eq!(num_feasible_nodes_to_find(profile, global, n), want, "{profile:?} {global:?} {n}");

@@ -247,9 +247,15 @@ impl Cache {
         }
     }
 
-    /// Assumes `pod` (with `spec.nodeName` already set to `node`) runs there.
+    /// Assumes `pod` runs on `node`.
     pub fn assume_pod(&mut self, pod: Arc<Pod>, node: &str) {
-        let info = Arc::new(PodInfo::new(pod));
+        self.assume(Arc::new(PodInfo::new(pod)), node);
+    }
+
+    /// Assumes the pod of `info` runs on `node`: the cycle's own `PodInfo`
+    /// is kept (no copy of the pod; its `spec.nodeName` stays empty until
+    /// the informer confirms the binding, and nothing in the cache reads it).
+    pub fn assume(&mut self, info: Arc<PodInfo>, node: &str) {
         let key = info.key.clone();
         if let Some(old) = self.pods.remove(&key) {
             self.unplace(&old.node, &key);

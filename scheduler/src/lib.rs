@@ -6,7 +6,8 @@
 //! (upstream's defaults), [`algorithm`] (filter/score/select with
 //! `percentageOfNodesToScore`), [`preemption`], [`events`] (FitError
 //! messages), [`config`] (KubeSchedulerConfiguration).
-//! Shell: [`scheduler`] (informers, the loop, asynchronous binding) and
+//! Shell: [`scheduler`] (informers, the loop, asynchronous binding),
+//! [`strip`] (what is dropped from watched objects before they are kept) and
 //! [`recorder`] (events, status patches, victim deletion).
 
 pub mod algorithm;
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod recorder;
 pub mod resources;
 pub mod scheduler;
+pub mod strip;
 
 #[cfg(test)]
 mod testutil;

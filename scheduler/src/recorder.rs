@@ -2,7 +2,17 @@
 //! (`events.k8s.io/v1`, reportingController = the scheduler name), the
 //! `PodScheduled` condition / `nominatedNodeName` status patch, and
 //! preemption's victim deletions. All best-effort: failures are logged.
+//!
+//! Writes are bounded so that they never crowd out bindings or open one
+//! HTTP/1.1 connection each: events go through a queue of
+//! [`MAX_QUEUED_EVENTS`] drained by at most [`MAX_EVENT_WRITES`] concurrent
+//! creates, so during a burst they are written behind the bindings; only an
+//! event finding the queue full is dropped (counted and logged). Status
+//! patches wait for one of [`MAX_STATUS_WRITES`] slots and are never
+//! dropped. Upstream queues the same writes behind the client's QPS limiter
+//! (50/s by default) in a goroutine each.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
@@ -10,13 +20,25 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::Api;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::events::truncate_message;
+
+/// Events waiting to be written (about 1 KiB each): a burst of 10,000
+/// pods keeps all its `Scheduled` events.
+pub const MAX_QUEUED_EVENTS: usize = 10_000;
+/// Event creates in flight at once.
+pub const MAX_EVENT_WRITES: usize = 8;
+/// Pod status patches in flight at once.
+pub const MAX_STATUS_WRITES: usize = 16;
 
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     instance: String,
+    events: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+    status_slots: Arc<Semaphore>,
 }
 
 fn pod_ref(pod: &Pod) -> ObjectReference {
@@ -61,37 +83,68 @@ pub fn status_patch(pod: &Pod, reason: &str, message: &str, nominated: Option<&s
     Some(patch)
 }
 
-impl Recorder {
-    pub fn new(client: kube::Client, scheduler_name: &str) -> Recorder {
-        Recorder { client, instance: format!("{scheduler_name}-{}", component::leader::default_identity()) }
-    }
-
-    /// Creates one event about `pod` (in a background task).
-    pub fn event(&self, reporting_controller: &str, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
-        let now = jiff::Timestamp::now();
-        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        let ev = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", pod.metadata.name.as_deref().unwrap_or("pod"), now.as_nanosecond())),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            event_time: Some(MicroTime(now)),
-            reporting_controller: Some(reporting_controller.to_string()),
-            reporting_instance: Some(self.instance.clone()),
-            action: Some(action.to_string()),
-            reason: Some(reason.to_string()),
-            regarding: Some(pod_ref(pod)),
-            note: Some(truncate_message(&note)),
-            type_: Some(type_.to_string()),
+/// Upstream-shaped `events.k8s.io/v1` Event about `pod` (pure).
+#[allow(clippy::too_many_arguments)]
+pub fn build_event(instance: &str, reporting_controller: &str, pod: &Pod, type_: &str, reason: &str, action: &str, note: &str, now: jiff::Timestamp) -> Event {
+    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:x}", pod.metadata.name.as_deref().unwrap_or("pod"), now.as_nanosecond())),
+            namespace: Some(ns),
             ..Default::default()
-        };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        },
+        event_time: Some(MicroTime(now)),
+        reporting_controller: Some(reporting_controller.to_string()),
+        reporting_instance: Some(instance.to_string()),
+        action: Some(action.to_string()),
+        reason: Some(reason.to_string()),
+        regarding: Some(pod_ref(pod)),
+        note: Some(truncate_message(note)),
+        type_: Some(type_.to_string()),
+        ..Default::default()
+    }
+}
+
+/// Drains the event queue with at most [`MAX_EVENT_WRITES`] creates in flight.
+async fn write_events(client: kube::Client, mut rx: mpsc::Receiver<Event>) {
+    let slots = Arc::new(Semaphore::new(MAX_EVENT_WRITES));
+    while let Some(ev) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let ns = ev.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Event> = Api::namespaced(client.clone(), &ns);
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = api.create(&PostParams::default(), &ev).await {
                 tracing::warn!(error = %e, reason = ev.reason.as_deref().unwrap_or(""), "could not record event");
             }
         });
+    }
+}
+
+impl Recorder {
+    /// Starts the event writer task; call within a Tokio runtime.
+    pub fn new(client: kube::Client, scheduler_name: &str) -> Recorder {
+        let (events, rx) = mpsc::channel(MAX_QUEUED_EVENTS);
+        tokio::spawn(write_events(client.clone(), rx));
+        Recorder {
+            client,
+            instance: format!("{scheduler_name}-{}", component::leader::default_identity()),
+            events,
+            dropped: Arc::new(AtomicU64::new(0)),
+            status_slots: Arc::new(Semaphore::new(MAX_STATUS_WRITES)),
+        }
+    }
+
+    /// Queues one event about `pod`; dropped when [`MAX_QUEUED_EVENTS`] are waiting.
+    pub fn event(&self, reporting_controller: &str, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
+        let ev = build_event(&self.instance, reporting_controller, pod, type_, reason, action, &note, jiff::Timestamp::now());
+        if let Err(mpsc::error::TrySendError::Full(ev)) = self.events.try_send(ev) {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // One warning per thousand dropped events, not one per event.
+            if n % 1000 == 1 {
+                tracing::warn!(dropped = n, reason = ev.reason.as_deref().unwrap_or(""), "event queue full; dropping events");
+            }
+        }
     }
 
     /// Patches `PodScheduled=False` (and `nominatedNodeName`) when it changes.
@@ -100,7 +153,9 @@ impl Recorder {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let slots = self.status_slots.clone();
         tokio::spawn(async move {
+            let _permit = slots.acquire_owned().await;
             if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
                 tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "could not update the pod's PodScheduled condition");
             }
@@ -157,6 +212,27 @@ mod tests {
     use super::*;
     use crate::testutil::pod;
     use k8s_openapi::api::core::v1::PodCondition;
+
+    #[test]
+    fn event_shape() {
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let ev = build_event("default-scheduler-host", "default-scheduler", &pod("p").build(), "Normal", "Scheduled", "Binding", "Successfully assigned default/p to n1", now);
+        let v = serde_json::to_value(&ev).unwrap();
+        let want = serde_json::json!({
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": format!("p.{:x}", now.as_nanosecond()), "namespace": "default"},
+            "eventTime": "2023-11-14T22:13:20.000000Z",
+            "reportingController": "default-scheduler",
+            "reportingInstance": "default-scheduler-host",
+            "action": "Binding",
+            "reason": "Scheduled",
+            "regarding": {"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "default", "uid": "uid-p"},
+            "note": "Successfully assigned default/p to n1",
+            "type": "Normal",
+        });
+        assert_eq!(v, want);
+    }
 
     #[test]
     fn status_patch_only_on_change() {

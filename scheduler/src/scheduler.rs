@@ -32,9 +32,17 @@ use crate::plugins::in_tree_registry;
 use crate::podinfo::{pod_key, PodInfo};
 use crate::queue::{ClusterEvent, QueuedPod, SchedulingQueue};
 use crate::recorder::Recorder;
+use crate::strip::{strip_node, strip_object, strip_pod};
 
-/// How many bindings may be in flight at once.
-const MAX_CONCURRENT_BINDINGS: usize = 512;
+/// How many binding requests may be in flight at once. kube-rs speaks
+/// HTTP/1.1, so each one in flight is a connection of its own: a few dozen
+/// keep the API server busy without a connection (and TLS handshake) per
+/// pod during a burst.
+const MAX_CONCURRENT_BINDINGS: usize = 64;
+/// Assumed pods whose binding has not finished, beyond which the loop stops
+/// popping pods until bindings complete: each holds its cycle state, so this
+/// bounds memory when the API server falls behind.
+const MAX_PENDING_BINDINGS: usize = 1024;
 
 enum Msg {
     Node(Box<Event<Node>>),
@@ -66,6 +74,8 @@ struct Scheduler {
     recorder: Recorder,
     tx: mpsc::UnboundedSender<Msg>,
     bind_slots: Arc<Semaphore>,
+    /// Bindings spawned whose outcome has not come back yet.
+    pending_bindings: usize,
     relist_nodes: Option<HashSet<String>>,
     relist_pods: Option<HashSet<String>>,
     nodes_synced: bool,
@@ -248,12 +258,8 @@ impl Scheduler {
         match schedule_pod(&fwk, &mut state, &info, &self.snapshot, &mut self.search, self.global_pct) {
             Ok(result) => {
                 let host = result.suggested_host;
-                let mut assumed = (*pod).clone();
-                if let Some(spec) = assumed.spec.as_mut() {
-                    spec.node_name = Some(host.clone());
-                }
-                let assumed = Arc::new(assumed);
-                self.cache.assume_pod(assumed, &host);
+                let info = Arc::new(info);
+                self.cache.assume(info.clone(), &host);
                 let s = fwk.run_reserve(&mut state, &info, &host, &self.snapshot);
                 if !s.is_success() {
                     fwk.run_unreserve(&mut state, &info, &host);
@@ -322,7 +328,9 @@ impl Scheduler {
         }
     }
 
-    fn spawn_binding(&self, fwk: Arc<Framework>, key: String, pod: Arc<Pod>, node: String, state: CycleState, wait: Option<Duration>) {
+    fn spawn_binding(&mut self, fwk: Arc<Framework>, key: String, pod: Arc<Pod>, node: String, state: CycleState, wait: Option<Duration>) {
+        self.pending_bindings += 1;
+        let state = fwk.binding_state(state);
         let tx = self.tx.clone();
         let slots = self.bind_slots.clone();
         let recorder = self.recorder.clone();
@@ -356,6 +364,7 @@ impl Scheduler {
     }
 
     fn on_bound(&mut self, mut o: BindOutcome, now: Instant) {
+        self.pending_bindings = self.pending_bindings.saturating_sub(1);
         if o.status.is_success() {
             return;
         }
@@ -405,7 +414,7 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     tokio::spawn(async move {
-        let mut stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).boxed();
+        let mut stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff().modify(strip_object::<K>)).boxed();
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(Event::Apply(_) | Event::Delete(_) | Event::InitDone) => {
@@ -461,11 +470,11 @@ pub async fn run(client: kube::Client, config: Config, shutdown: impl std::futur
     let frameworks = build_frameworks(&config, Some(client.clone()))?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let listers = start_listers(&client, &tx);
-    spawn_watch(Api::<Node>::all(client.clone()), tx.clone(), |e| Msg::Node(Box::new(e)), watcher::Config::default());
+    spawn_watch(Api::<Node>::all(client.clone()), tx.clone(), |e| Msg::Node(Box::new(e.modify(strip_node))), watcher::Config::default());
     spawn_watch(
         Api::<Pod>::all(client.clone()),
         tx.clone(),
-        |e| Msg::Pod(Box::new(e)),
+        |e| Msg::Pod(Box::new(e.modify(strip_pod))),
         watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
     );
     let first = frameworks.keys().next().cloned().unwrap_or_default();
@@ -482,6 +491,7 @@ pub async fn run(client: kube::Client, config: Config, shutdown: impl std::futur
         recorder: Recorder::new(client.clone(), &first),
         tx,
         bind_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDINGS)),
+        pending_bindings: 0,
         relist_nodes: None,
         relist_pods: None,
         nodes_synced: false,
@@ -508,7 +518,7 @@ pub async fn run(client: kube::Client, config: Config, shutdown: impl std::futur
             s.handle(msg);
         }
         let now = Instant::now();
-        if s.nodes_synced && s.pods_synced {
+        if s.nodes_synced && s.pods_synced && s.pending_bindings < MAX_PENDING_BINDINGS {
             if let Some(qp) = s.queue.pop(now) {
                 s.schedule_one(qp);
                 since_yield += 1;

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{Container, Node, NodeStatus, Pod, PodSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Container, Node, NodeStatus, Pod, PodSpec, ResourceRequirements, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ObjectMeta;
 use scheduler::algorithm::{schedule_pod, SearchState};
 use scheduler::cache::{Cache, Snapshot};
@@ -64,7 +65,33 @@ fn cycles_per_second_with_5000_nodes() {
     }
 }
 
+/// Upstream scheduler_perf `TopologySpreading`: two DoNotSchedule
+/// constraints of maxSkew 5 by hostname and by zone.
+fn spread_pod(i: usize) -> Pod {
+    let mut p = pod(i);
+    let c = |key: &str| TopologySpreadConstraint {
+        max_skew: 5,
+        topology_key: key.into(),
+        when_unsatisfiable: "DoNotSchedule".into(),
+        label_selector: Some(LabelSelector { match_labels: Some([("app".to_string(), "bench".to_string())].into()), ..Default::default() }),
+        ..Default::default()
+    };
+    p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![c("kubernetes.io/hostname"), c("topology.kubernetes.io/zone")]);
+    p
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn spread_cycles_per_second_with_5000_nodes() {
+    let config = scheduler::config::Config::parse("profiles:\n- schedulerName: default-scheduler\n").unwrap();
+    run_with("spread", &config.profiles[0], spread_pod);
+}
+
 fn run(name: &str, profile: &Profile) {
+    run_with(name, profile, pod)
+}
+
+fn run_with(name: &str, profile: &Profile, pod: fn(usize) -> Pod) {
     let fwk = Framework::new(profile, &in_tree_registry(), None).unwrap();
     let mut cache = Cache::new();
     for i in 0..5000 {

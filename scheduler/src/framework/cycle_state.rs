@@ -78,6 +78,11 @@ impl CycleState {
         self.data.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_ref().as_any().downcast_ref::<T>())
     }
 
+    /// Keeps only the entries whose key satisfies `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.data.retain(|(k, _)| keep(k));
+    }
+
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
         self.data.iter_mut().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_mut().as_any_mut().downcast_mut::<T>())
     }
@@ -86,5 +91,20 @@ impl CycleState {
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CycleState").field("keys", &self.data.iter().map(|(k, _)| *k).collect::<Vec<_>>()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retain_drops_other_keys() {
+        let mut s = CycleState::new();
+        s.write("A", 1u32);
+        s.write("B", 2u32);
+        s.write("C", 3u32);
+        s.retain(|k| k != "B");
+        assert_eq!((s.read::<u32>("A"), s.read::<u32>("B"), s.read::<u32>("C")), (Some(&1), None, Some(&3)));
     }
 }

@@ -309,6 +309,18 @@ impl Framework {
         Ok(totals)
     }
 
+    /// The part of `state` the binding cycle can read: the entries of
+    /// plugins at Reserve (and so Unreserve), Permit, PreBind and Bind.
+    /// Plugins key their state by their own name, and a plugin reads state
+    /// only from its extension points, so Filter/Score-only data (e.g.
+    /// topology spread's count per hostname) can go before the pod waits
+    /// for the API server.
+    pub fn binding_state(&self, mut state: CycleState) -> CycleState {
+        let keep: Vec<&'static str> = self.reserve.iter().chain(&self.permit).chain(&self.pre_bind).chain(&self.bind).map(|p| p.name()).collect();
+        state.retain(|k| keep.contains(&k));
+        state
+    }
+
     /// Reserve in order; on failure the caller runs [`Framework::run_unreserve`].
     pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str, snapshot: &Snapshot) -> Status {
         for p in &self.reserve {
@@ -387,6 +399,19 @@ mod tests {
     fn points(yaml: &str) -> HashMap<Point, Vec<String>> {
         let c = Config::parse(yaml).unwrap();
         Framework::new(&c.profiles[0], &in_tree_registry(), None).unwrap().describe().into_iter().collect()
+    }
+
+    #[test]
+    fn binding_state_keeps_binding_cycle_plugins() {
+        let c = Config::parse("profiles:\n- schedulerName: default-scheduler\n").unwrap();
+        let f = Framework::new(&c.profiles[0], &in_tree_registry(), None).unwrap();
+        let mut s = CycleState::new();
+        for key in ["PodTopologySpread", "InterPodAffinity", "NodeResourcesFit", "VolumeBinding"] {
+            s.write(key, key.to_string());
+        }
+        let kept = f.binding_state(s);
+        let got: Vec<bool> = ["PodTopologySpread", "InterPodAffinity", "NodeResourcesFit", "VolumeBinding"].iter().map(|k| kept.read::<String>(k).is_some()).collect();
+        assert_eq!(got, [false, false, false, true]);
     }
 
     #[test]

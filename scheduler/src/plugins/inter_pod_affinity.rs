@@ -33,25 +33,65 @@ pub struct InterPodAffinity {
     hard_pod_affinity_weight: i64,
 }
 
-type Pair = (String, String);
+/// Matching-term counts per topology pair (upstream `topologyToMatchedTermCount`),
+/// as topology key → value → count so that lookups borrow the node's labels
+/// instead of building a `(String, String)` key per node. Pairs whose count
+/// returns to 0 are removed.
+#[derive(Clone, Default, Debug, PartialEq)]
+struct PairCounts(HashMap<String, HashMap<String, i64>>);
+
+impl PairCounts {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0.get(key).and_then(|m| m.get(value)).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, key: &str, value: &str, delta: i64) {
+        let values = match self.0.get_mut(key) {
+            Some(m) => m,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        let count = match values.get_mut(value) {
+            Some(c) => c,
+            None => values.entry(value.to_string()).or_insert(0),
+        };
+        *count += delta;
+        if *count == 0 {
+            values.remove(value);
+            if values.is_empty() {
+                self.0.remove(key);
+            }
+        }
+    }
+}
 
 #[derive(Clone, Default)]
 struct FilterState {
-    existing_anti: HashMap<Pair, i64>,
-    affinity: HashMap<Pair, i64>,
-    anti: HashMap<Pair, i64>,
+    existing_anti: PairCounts,
+    affinity: PairCounts,
+    anti: PairCounts,
     ns_labels: BTreeMap<String, String>,
 }
 
-fn bump(m: &mut HashMap<Pair, i64>, node: &NodeInfo, key: &str, delta: i64) {
+fn bump(m: &mut PairCounts, node: &NodeInfo, key: &str, delta: i64) {
     if let Some(v) = node.labels().and_then(|l| l.get(key)) {
-        let pair = (key.to_string(), v.clone());
-        let e = m.entry(pair.clone()).or_insert(0);
-        *e += delta;
-        if *e == 0 {
-            m.remove(&pair);
-        }
+        m.add(key, v, delta);
     }
+}
+
+/// A namespace's labels, looked up once per cycle.
+fn cached_namespace_labels<'a>(
+    cache: &'a mut HashMap<String, Option<BTreeMap<String, String>>>,
+    snapshot: &Snapshot,
+    ns: &str,
+) -> Option<&'a BTreeMap<String, String>> {
+    if !cache.contains_key(ns) {
+        cache.insert(ns.to_string(), snapshot.namespace_labels(ns));
+    }
+    cache.get(ns).and_then(Option::as_ref)
 }
 
 fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
@@ -118,14 +158,14 @@ impl PreFilterPlugin for InterPodAffinity {
             let mut ns_cache: HashMap<String, Option<BTreeMap<String, String>>> = HashMap::new();
             for node in &snapshot.nodes {
                 for existing in &node.pods {
-                    let ns = ns_cache.entry(existing.namespace().to_string()).or_insert_with(|| snapshot.namespace_labels(existing.namespace())).clone();
-                    if matches_all(&pod.required_affinity, existing, ns.as_ref()) {
+                    let ns = cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace());
+                    if matches_all(&pod.required_affinity, existing, ns) {
                         for t in &pod.required_affinity {
                             bump(&mut s.affinity, node, &t.topology_key, 1);
                         }
                     }
                     for t in &pod.required_anti_affinity {
-                        if t.matches(&existing.pod, ns.as_ref()) {
+                        if t.matches(&existing.pod, ns) {
                             bump(&mut s.anti, node, &t.topology_key, 1);
                         }
                     }
@@ -161,7 +201,7 @@ impl FilterPlugin for InterPodAffinity {
             match labels.and_then(|l| l.get(&t.topology_key)) {
                 None => return Status::unresolvable(ERR_AFFINITY),
                 Some(v) => {
-                    if s.affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) <= 0 {
+                    if s.affinity.get(&t.topology_key, v) <= 0 {
                         pods_exist = false;
                     }
                 }
@@ -175,7 +215,7 @@ impl FilterPlugin for InterPodAffinity {
         if !s.anti.is_empty() {
             for t in &pod.required_anti_affinity {
                 if let Some(v) = labels.and_then(|l| l.get(&t.topology_key)) {
-                    if s.anti.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+                    if s.anti.get(&t.topology_key, v) > 0 {
                         return Status::unschedulable(ERR_ANTI_AFFINITY);
                     }
                 }
@@ -184,7 +224,7 @@ impl FilterPlugin for InterPodAffinity {
         // 3. existing pods' anti-affinity
         if !s.existing_anti.is_empty() {
             for (k, v) in labels.into_iter().flatten() {
-                if s.existing_anti.get(&(k.clone(), v.clone())).copied().unwrap_or(0) > 0 {
+                if s.existing_anti.get(k, v) > 0 {
                     return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
                 }
             }
@@ -241,9 +281,9 @@ impl PreScorePlugin for InterPodAffinity {
             }
             let pods = if has_constraints { &node.pods } else { &node.pods_with_affinity };
             for existing in pods {
-                let ns = ns_cache.entry(existing.namespace().to_string()).or_insert_with(|| snapshot.namespace_labels(existing.namespace())).clone();
-                process_terms(&mut m, &pod.preferred_affinity, existing, ns.as_ref(), node, 1);
-                process_terms(&mut m, &pod.preferred_anti_affinity, existing, ns.as_ref(), node, -1);
+                let ns = cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace());
+                process_terms(&mut m, &pod.preferred_affinity, existing, ns, node, 1);
+                process_terms(&mut m, &pod.preferred_anti_affinity, existing, ns, node, -1);
                 if self.hard_pod_affinity_weight > 0 {
                     for t in &existing.required_affinity {
                         process_term(&mut m, t, self.hard_pod_affinity_weight, pod, own_ns.as_ref(), node, 1);
@@ -378,6 +418,17 @@ mod tests {
         );
         assert_eq!(run(&snap, &pod("w").label("app", "web").info()), [no, ok]);
         assert_eq!(run(&snap, &pod("x").label("app", "other").info()), [ok, ok]);
+    }
+
+    #[test]
+    fn pair_counts_drop_zero_entries() {
+        // (key, value, delta) steps → (count of (zone, z1), empty afterwards)
+        let steps = [(ZONE, "z1", 1, 1, false), (ZONE, "z1", 1, 2, false), ("host", "h", 1, 2, false), (ZONE, "z1", -2, 0, false), ("host", "h", -1, 0, true), (ZONE, "z1", -1, -1, false)];
+        let mut c = PairCounts::default();
+        for (i, (key, value, delta, want, empty)) in steps.into_iter().enumerate() {
+            c.add(key, value, delta);
+            assert_eq!((c.get(ZONE, "z1"), c.is_empty()), (want, empty), "step {i}");
+        }
     }
 
     #[test]

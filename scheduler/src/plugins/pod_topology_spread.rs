@@ -204,32 +204,111 @@ pub fn count_matching(pods: &[Arc<PodInfo>], selector: &LabelSelector, ns: &str)
         .count() as i64
 }
 
+/// Per constraint: matching pods per domain of the constraint's key, with
+/// the global minimum kept up to date (upstream `preFilterState`
+/// `TpValueToMatchNum` + `CriticalPaths`, computed once in PreFilter, so
+/// Filter is O(constraints) per node instead of a scan of every domain).
 #[derive(Clone)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    /// (key, value) → matching pods.
-    pair_counts: HashMap<(String, String), i64>,
+    /// Per constraint: 1 when the incoming pod matches its selector.
+    self_match: Vec<i64>,
+    /// Per constraint: domain value → matching pods.
+    counts: Vec<DomainCounts>,
 }
 
 impl FilterState {
-    fn min_match(&self, c: &Constraint) -> i64 {
-        let values: Vec<i64> = self.pair_counts.iter().filter(|((k, _), _)| *k == c.topology_key).map(|(_, n)| *n).collect();
-        if (values.len() as i64) < c.min_domains {
+    /// Upstream `minMatchNum`: the smallest domain count, or 0 when fewer
+    /// domains than `minDomains` exist.
+    fn min_match(&self, i: usize) -> i64 {
+        let d = &self.counts[i];
+        if (d.len() as i64) < self.constraints[i].min_domains {
             return 0;
         }
-        values.into_iter().min().unwrap_or(0)
+        d.min().unwrap_or(0)
     }
 
+    /// Upstream `updateWithPod` (AddPod/RemovePod for nominated pods and
+    /// preemption's what-ifs).
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
         if !has_all_keys(node, &self.constraints) || other.namespace() != pod.namespace() {
             return;
         }
-        for c in &self.constraints {
+        for (c, counts) in self.constraints.iter().zip(self.counts.iter_mut()) {
             if !passes_inclusion(c, &pod.pod, node) || !c.selector.matches(&other.pod.metadata) {
                 continue;
             }
-            let value = node.labels().and_then(|l| l.get(&c.topology_key)).cloned().unwrap_or_default();
-            *self.pair_counts.entry((c.topology_key.clone(), value)).or_insert(0) += delta;
+            let value = node.labels().and_then(|l| l.get(&c.topology_key)).map(String::as_str).unwrap_or("");
+            counts.add(value, delta);
+        }
+    }
+}
+
+/// Domain value → matching pods. foldhash: PreFilter hashes every node's
+/// value (5,000 hostnames on 5,000 nodes) for every pod, and SipHash's
+/// DoS resistance buys nothing for label values the cluster already holds.
+type Counts = HashMap<String, i64, foldhash::fast::RandomState>;
+
+/// Counts per domain value with an exact running minimum: the minimum and
+/// how many domains hold it are updated in O(1), and only a rise of the
+/// last domain at the minimum rescans (upstream keeps the two smallest
+/// domains, `criticalPaths`, which can go stale after AddPod; this never
+/// does). Domains stay when their count drops to 0, as upstream's map.
+#[derive(Clone, Debug, Default)]
+struct DomainCounts {
+    counts: Counts,
+    min: i64,
+    /// Domains whose count equals `min` (0 only when empty).
+    at_min: usize,
+}
+
+impl DomainCounts {
+    fn from_counts(counts: Counts) -> DomainCounts {
+        let mut d = DomainCounts { counts, min: 0, at_min: 0 };
+        d.rescan();
+        d
+    }
+
+    fn rescan(&mut self) {
+        self.min = self.counts.values().copied().min().unwrap_or(0);
+        self.at_min = self.counts.values().filter(|n| **n == self.min).count();
+    }
+
+    fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    fn get(&self, value: &str) -> i64 {
+        self.counts.get(value).copied().unwrap_or(0)
+    }
+
+    fn min(&self) -> Option<i64> {
+        (!self.counts.is_empty()).then_some(self.min)
+    }
+
+    fn add(&mut self, value: &str, delta: i64) {
+        let Some(count) = self.counts.get_mut(value) else {
+            let was_empty = self.counts.is_empty();
+            self.counts.insert(value.to_string(), delta);
+            if was_empty || delta < self.min {
+                (self.min, self.at_min) = (delta, 1);
+            } else if delta == self.min {
+                self.at_min += 1;
+            }
+            return;
+        };
+        let old = *count;
+        *count += delta;
+        let new = *count;
+        if old == self.min {
+            self.at_min -= 1;
+        }
+        if new < self.min || (self.at_min == 0 && new < old) {
+            (self.min, self.at_min) = (new, 1);
+        } else if self.at_min == 0 {
+            self.rescan();
+        } else if new == self.min {
+            self.at_min += 1;
         }
     }
 }
@@ -238,7 +317,8 @@ impl FilterState {
 struct ScoreState {
     constraints: Vec<Constraint>,
     ignored: HashSet<String>,
-    pair_counts: HashMap<(String, String), i64>,
+    /// Per constraint: domain value → matching pods (empty for hostname).
+    counts: Vec<HashMap<String, i64>>,
     weights: Vec<f64>,
 }
 
@@ -266,20 +346,41 @@ impl PreFilterPlugin for PodTopologySpread {
         if hard.is_empty() {
             return (None, Status::skip());
         }
-        let mut pair_counts: HashMap<(String, String), i64> = HashMap::new();
+        // Constraints with the same selector (the usual case) share one
+        // count of matching pods per node.
+        let same_as: Vec<usize> = (0..hard.len()).map(|i| (0..i).find(|&j| hard[j].selector == hard[i].selector).unwrap_or(i)).collect();
+        let mut counts: Vec<Counts> = vec![Counts::default(); hard.len()];
+        let mut values: Vec<&str> = Vec::with_capacity(hard.len());
+        let mut on_node: Vec<Option<i64>> = vec![None; hard.len()];
         for node in &snapshot.nodes {
-            if !has_all_keys(node, &hard) {
+            // Upstream `nodeLabelsMatchSpreadConstraints`: every key present.
+            let Some(labels) = node.labels() else { continue };
+            values.clear();
+            values.extend(hard.iter().map_while(|c| labels.get(&c.topology_key).map(String::as_str)));
+            if values.len() != hard.len() {
                 continue;
             }
-            for c in &hard {
+            on_node.fill(None);
+            for (i, c) in hard.iter().enumerate() {
                 if !passes_inclusion(c, &pod.pod, node) {
                     continue;
                 }
-                let value = node.labels().and_then(|l| l.get(&c.topology_key)).cloned().unwrap_or_default();
-                *pair_counts.entry((c.topology_key.clone(), value)).or_insert(0) += count_matching(&node.pods, &c.selector, pod.namespace());
+                let n = match on_node[same_as[i]] {
+                    Some(n) => n,
+                    None => count_matching(&node.pods, &c.selector, pod.namespace()),
+                };
+                on_node[i] = Some(n);
+                match counts[i].get_mut(values[i]) {
+                    Some(total) => *total += n,
+                    None => {
+                        counts[i].insert(values[i].to_string(), n);
+                    }
+                }
             }
         }
-        state.write(NAME, FilterState { constraints: hard, pair_counts });
+        let self_match = hard.iter().map(|c| i64::from(c.selector.matches(&pod.pod.metadata))).collect();
+        let counts = counts.into_iter().map(DomainCounts::from_counts).collect();
+        state.write(NAME, FilterState { constraints: hard, self_match, counts });
         (None, Status::success())
     }
 
@@ -299,15 +400,13 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
         let Some(s) = state.read::<FilterState>(NAME) else { return Status::success() };
-        for c in &s.constraints {
+        for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node.labels().and_then(|l| l.get(&c.topology_key)) else {
                 return Status::unresolvable(ERR_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&pod.pod.metadata));
-            let count = s.pair_counts.get(&(c.topology_key.clone(), value.clone())).copied().unwrap_or(0);
-            if count + self_match - s.min_match(c) > c.max_skew {
+            if s.counts[i].get(value) + s.self_match[i] - s.min_match(i) > c.max_skew {
                 return Status::unschedulable(ERR_CONSTRAINTS_NOT_MATCH);
             }
         }
@@ -325,7 +424,9 @@ impl PreScorePlugin for PodTopologySpread {
         let own = pod.pod.spec.as_ref().and_then(|s| s.topology_spread_constraints.as_ref()).is_some_and(|c| !c.is_empty());
         let require_all = own || !system_defaulted;
         let mut ignored = HashSet::new();
-        let mut pair_counts: HashMap<(String, String), i64> = HashMap::new();
+        // Per constraint (except hostname, counted on the node in Score):
+        // domain value → matching pods, over the domains of scored nodes.
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
         let mut sizes = vec![0usize; constraints.len()];
         for n in nodes {
             if require_all && !has_all_keys(n, &constraints) {
@@ -337,8 +438,8 @@ impl PreScorePlugin for PodTopologySpread {
                     continue;
                 }
                 let Some(v) = n.labels().and_then(|l| l.get(&c.topology_key)) else { continue };
-                if let std::collections::hash_map::Entry::Vacant(e) = pair_counts.entry((c.topology_key.clone(), v.clone())) {
-                    e.insert(0);
+                if !counts[i].contains_key(v.as_str()) {
+                    counts[i].insert(v.clone(), 0);
                     sizes[i] += 1;
                 }
             }
@@ -349,23 +450,23 @@ impl PreScorePlugin for PodTopologySpread {
             }
         }
         let weights = sizes.iter().map(|s| ((*s + 2) as f64).ln()).collect();
-        if !pair_counts.is_empty() {
+        if counts.iter().any(|m| !m.is_empty()) {
             for n in &snapshot.nodes {
                 if require_all && !has_all_keys(n, &constraints) {
                     continue;
                 }
-                for c in &constraints {
-                    if c.topology_key == HOSTNAME || !passes_inclusion(c, &pod.pod, n) {
+                for (c, counts) in constraints.iter().zip(counts.iter_mut()) {
+                    if c.topology_key == HOSTNAME || counts.is_empty() || !passes_inclusion(c, &pod.pod, n) {
                         continue;
                     }
                     let Some(v) = n.labels().and_then(|l| l.get(&c.topology_key)) else { continue };
-                    if let Some(count) = pair_counts.get_mut(&(c.topology_key.clone(), v.clone())) {
+                    if let Some(count) = counts.get_mut(v.as_str()) {
                         *count += count_matching(&n.pods, &c.selector, pod.namespace());
                     }
                 }
             }
         }
-        state.write(NAME, ScoreState { constraints, ignored, pair_counts, weights });
+        state.write(NAME, ScoreState { constraints, ignored, counts, weights });
         Status::success()
     }
 }
@@ -382,7 +483,7 @@ impl ScorePlugin for PodTopologySpread {
             let cnt = if c.topology_key == HOSTNAME {
                 count_matching(&node.pods, &c.selector, pod.namespace())
             } else {
-                s.pair_counts.get(&(c.topology_key.clone(), v.clone())).copied().unwrap_or(0)
+                s.counts[i].get(v.as_str()).copied().unwrap_or(0)
             };
             score += cnt as f64 * s.weights[i] + (c.max_skew - 1) as f64;
         }
@@ -486,6 +587,180 @@ mod tests {
         assert_eq!(plugin.filter(&st, &p, &snap.nodes[0]).code, Code::Unschedulable);
         plugin.remove_pod(&mut st, &p, &snap.nodes[0].pods[1].clone(), &snap.nodes[0], &snap);
         assert!(plugin.filter(&st, &p, &snap.nodes[0]).is_success());
+    }
+
+    /// The pre-index Filter, kept as the reference: the minimum is a scan
+    /// of every (key, value) count for each node and constraint.
+    fn reference_filter(pods: &[(usize, Pod)], nodes: &[NodeInfo], c: &Constraint, p: &Pod, node: &NodeInfo) -> Code {
+        let mut pair_counts: HashMap<String, i64> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            let Some(v) = n.labels().and_then(|l| l.get(&c.topology_key)) else { continue };
+            if !passes_inclusion(c, p, n) {
+                continue;
+            }
+            let matching = pods.iter().filter(|(at, q)| *at == i && q.metadata.deletion_timestamp.is_none() && c.selector.matches(&q.metadata)).count();
+            *pair_counts.entry(v.clone()).or_insert(0) += matching as i64;
+        }
+        let Some(v) = node.labels().and_then(|l| l.get(&c.topology_key)) else { return Code::UnschedulableAndUnresolvable };
+        let min = if (pair_counts.len() as i64) < c.min_domains { 0 } else { pair_counts.values().copied().min().unwrap_or(0) };
+        let own = pair_counts.get(v).copied().unwrap_or(0) + i64::from(c.selector.matches(&p.metadata));
+        if own - min > c.max_skew {
+            Code::Unschedulable
+        } else {
+            Code::Success
+        }
+    }
+
+    fn hard(b: PodBuilder, key: &str, skew: i32, min_domains: Option<i32>) -> PodBuilder {
+        spread(b, key, skew, true).with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints.as_mut().unwrap()[0].min_domains = min_domains)
+    }
+
+    #[test]
+    fn filter_matches_the_reference_scan() {
+        // (case, zones of the nodes ("" = no label), node index of each web pod, maxSkew, minDomains)
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [usize], i32, Option<i32>);
+        let cases: &[Case] = &[
+            ("balanced", &["a", "b", "c"], &[0, 1, 2], 1, None),
+            ("one zone ahead", &["a", "b", "c"], &[0, 0, 1, 2], 1, None),
+            ("empty zone is the minimum", &["a", "b", "c"], &[0, 0, 1], 1, None),
+            ("two nodes per zone", &["a", "a", "b", "b"], &[0, 1, 1, 2], 1, None),
+            ("larger skew", &["a", "b"], &[0, 0, 0], 2, None),
+            ("unlabelled node", &["a", "", "b"], &[0, 1, 1, 1], 1, None),
+            ("minDomains above domains", &["a", "b"], &[0, 1], 1, Some(3)),
+            ("minDomains met", &["a", "b", "c"], &[0, 1, 1], 1, Some(3)),
+            ("no pods", &["a", "b", "c"], &[], 1, None),
+        ];
+        let plugin = PodTopologySpread { default_constraints: None };
+        for (name, zones, placed, skew, min_domains) in cases {
+            let pods: Vec<(usize, Pod)> = placed.iter().enumerate().map(|(i, at)| (*at, web(&format!("w{i}")))).collect();
+            let nodes: Vec<NodeInfo> = zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| {
+                    let b = if z.is_empty() { node(&format!("n{i}")) } else { node(&format!("n{i}")).label(ZONE, z) };
+                    node_with(b, pods.iter().filter(|(at, _)| *at == i).map(|(_, p)| p.clone()).collect())
+                })
+                .collect();
+            let snap = Snapshot::from_nodes(nodes.clone(), Listers::default());
+            let p = hard(pod("new").label("app", "web"), ZONE, *skew, *min_domains).info();
+            let c = plugin.constraints(&p.pod, &snap).0.remove(0);
+            let mut st = CycleState::new();
+            assert!(plugin.pre_filter(&mut st, &p, &snap).1.is_success(), "{name}");
+            let got: Vec<Code> = snap.nodes.iter().map(|n| plugin.filter(&st, &p, n).code).collect();
+            let want: Vec<Code> = nodes.iter().map(|n| reference_filter(&pods, &nodes, &c, &p.pod, n)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn several_constraints_match_the_reference_scan() {
+        // Zone and hostname constraints, with the same selector (one count per
+        // node shared) or different ones; the first failing constraint decides.
+        let sel = |app: &str| Some(K8sSelector { match_labels: Some([("app".to_string(), app.to_string())].into()), ..Default::default() });
+        let tsc = |key: &str, skew: i32, app: &str| TopologySpreadConstraint {
+            max_skew: skew,
+            topology_key: key.into(),
+            when_unsatisfiable: "DoNotSchedule".into(),
+            label_selector: sel(app),
+            ..Default::default()
+        };
+        let db = |name: &str| pod(name).label("app", "db").build();
+        let nodes = vec![
+            node_with(node("a1").label(ZONE, "a").label(HOSTNAME, "a1"), vec![web("w1"), web("w2"), db("d1")]),
+            node_with(node("a2").label(ZONE, "a").label(HOSTNAME, "a2"), vec![db("d2"), db("d3")]),
+            node_with(node("b1").label(ZONE, "b").label(HOSTNAME, "b1"), vec![web("w3")]),
+            node("c1").label(HOSTNAME, "c1").info(),
+        ];
+        let placed: Vec<(usize, Pod)> =
+            nodes.iter().enumerate().flat_map(|(i, n)| n.pods.iter().map(move |p| (i, (*p.pod).clone()))).collect();
+        let snap = Snapshot::from_nodes(nodes.clone(), Listers::default());
+        let plugin = PodTopologySpread { default_constraints: None };
+        let cases = [
+            ("same selector", vec![tsc(ZONE, 1, "web"), tsc(HOSTNAME, 1, "web")]),
+            ("different selectors", vec![tsc(HOSTNAME, 1, "db"), tsc(ZONE, 2, "web")]),
+            ("hostname only", vec![tsc(HOSTNAME, 1, "web")]),
+        ];
+        for (name, constraints) in cases {
+            let p = pod("new").label("app", "web").with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints = Some(constraints)).info();
+            let cs = plugin.constraints(&p.pod, &snap).0;
+            let mut st = CycleState::new();
+            assert!(plugin.pre_filter(&mut st, &p, &snap).1.is_success(), "{name}");
+            let got: Vec<Code> = snap.nodes.iter().map(|n| plugin.filter(&st, &p, n).code).collect();
+            let want: Vec<Code> = nodes
+                .iter()
+                .map(|n| {
+                    // Only nodes carrying every key count (upstream), so the
+                    // reference sees just those.
+                    let eligible: Vec<NodeInfo> = nodes.iter().filter(|m| has_all_keys(m, &cs)).cloned().collect();
+                    let pods: Vec<(usize, Pod)> = placed
+                        .iter()
+                        .filter(|(i, _)| has_all_keys(&nodes[*i], &cs))
+                        .map(|(i, p)| (eligible.iter().position(|m| m.name() == nodes[*i].name()).unwrap(), p.clone()))
+                        .collect();
+                    cs.iter().map(|c| reference_filter(&pods, &eligible, c, &p.pod, n)).find(|c| *c != Code::Success).unwrap_or(Code::Success)
+                })
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn add_and_remove_pod_keep_the_minimum_exact() {
+        // Three zones; pods move in and out through AddPod/RemovePod (as
+        // nominated pods and preemption do) and every step is checked
+        // against a fresh PreFilter over the same placement.
+        let zones = ["a", "b", "c"];
+        let plugin = PodTopologySpread { default_constraints: None };
+        let p = hard(pod("new").label("app", "web"), ZONE, 1, None).info();
+        let empty: Vec<NodeInfo> = zones.iter().map(|z| node(&format!("n-{z}")).label(ZONE, z).info()).collect();
+        let mut placed: Vec<Vec<Pod>> = vec![vec![web("w0")], vec![web("w1"), web("w2")], vec![]];
+        let build = |placed: &Vec<Vec<Pod>>| {
+            let nodes = zones.iter().zip(placed).map(|(z, pods)| node_with(node(&format!("n-{z}")).label(ZONE, z), pods.clone())).collect();
+            Snapshot::from_nodes(nodes, Listers::default())
+        };
+        let snap = build(&placed);
+        let mut st = CycleState::new();
+        plugin.pre_filter(&mut st, &p, &snap);
+        // (add?, zone index)
+        let steps = [(true, 2), (true, 2), (true, 0), (false, 1), (false, 1), (true, 1), (false, 0), (false, 2), (true, 0), (true, 0), (true, 0), (false, 0)];
+        for (n, (add, z)) in steps.into_iter().enumerate() {
+            if add {
+                let new = web(&format!("x{n}"));
+                placed[z].push(new.clone());
+                plugin.add_pod(&mut st, &p, &Arc::new(PodInfo::new(Arc::new(new))), &empty[z], &snap);
+            } else {
+                let gone = placed[z].pop().unwrap();
+                plugin.remove_pod(&mut st, &p, &Arc::new(PodInfo::new(Arc::new(gone))), &empty[z], &snap);
+            }
+            let fresh = build(&placed);
+            let mut want = CycleState::new();
+            plugin.pre_filter(&mut want, &p, &fresh);
+            let got: Vec<Code> = empty.iter().map(|node| plugin.filter(&st, &p, node).code).collect();
+            let expected: Vec<Code> = empty.iter().map(|node| plugin.filter(&want, &p, node).code).collect();
+            assert_eq!(got, expected, "step {n}: {placed:?}");
+            let (a, b) = (st.read::<FilterState>(NAME).unwrap(), want.read::<FilterState>(NAME).unwrap());
+            assert_eq!(a.min_match(0), b.min_match(0), "step {n}");
+        }
+    }
+
+    #[test]
+    fn domain_counts_track_the_minimum() {
+        // A deterministic pseudo-random walk over 6 domains; after each
+        // step the running minimum equals a full scan.
+        let mut d = DomainCounts::from_counts(Counts::default());
+        assert_eq!(d.min(), None);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let value = format!("d{}", x % 6);
+            let delta = [1, 1, -1, 2, 0][(x >> 8) as usize % 5];
+            d.add(&value, delta);
+            let scan = d.counts.values().copied().min();
+            assert_eq!(d.min(), scan, "step {step}");
+            assert_eq!(d.at_min, d.counts.values().filter(|n| Some(**n) == scan).count(), "step {step}");
+        }
     }
 
     #[test]
