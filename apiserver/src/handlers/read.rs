@@ -233,7 +233,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response> {
     let filter = filter(&ctx)?;
     let page = list_page(&ctx, &filter).await?;
     match response_format(&ctx.headers)? {
-        ResponseFormat::Json => Ok(raw_json_response(StatusCode::OK, encode_list(&ctx.def, &page), &[])),
+        ResponseFormat::Json => Ok(streamed_list_response(&ctx.def, page)),
         ResponseFormat::Table => {
             let objects: Vec<Value> = page.items.iter().map(|o| ctx.def.api_value(o)).collect();
             let include = IncludeObject::parse(ctx.params.get("includeObject"));
@@ -243,36 +243,107 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response> {
     }
 }
 
-/// `{"kind":"PodList",...,"items":[...]}` built by concatenating the cached
-/// encodings (no re-serialisation of items).
-pub fn encode_list(def: &ResourceDef, page: &Page) -> Vec<u8> {
-    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
-    if let Some(c) = &page.cont {
-        metadata["continue"] = json!(c);
-    }
-    if let Some(r) = page.remaining {
-        metadata["remainingItemCount"] = json!(r);
-    }
-    let head = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": metadata});
-    let mut out = serde_json::to_vec(&head).unwrap_or_default();
-    out.pop(); // drop the closing brace
-    let items: Vec<bytes::Bytes> = page.items.iter().map(|o| def.api_json(o)).collect();
-    let total: usize = items.iter().map(|o| o.len() + 1).sum();
-    out.reserve(total + 16);
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+/// How much of a list response is built before it is handed to the
+/// connection: large lists are streamed in pieces of about this size, so a
+/// LIST of 50,000 pods never holds its whole 170 MB response in memory.
+const LIST_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The pieces of a list response, `{"kind":"PodList",...,"items":[...]}`,
+/// built by concatenating the cached encodings (no re-serialisation of
+/// items); each piece at least `chunk` bytes but the last.
+pub struct ListChunks {
+    head: Option<Vec<u8>>,
+    items: std::vec::IntoIter<bytes::Bytes>,
+    first: bool,
+    done: bool,
+    chunk: usize,
+}
+
+impl ListChunks {
+    pub fn new(def: &ResourceDef, page: Page, chunk: usize) -> Self {
+        let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+        if let Some(c) = &page.cont {
+            metadata["continue"] = json!(c);
         }
-        out.extend_from_slice(item);
+        if let Some(r) = page.remaining {
+            metadata["remainingItemCount"] = json!(r);
+        }
+        let head = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": metadata});
+        let mut head = serde_json::to_vec(&head).unwrap_or_default();
+        head.pop(); // drop the closing brace
+        head.extend_from_slice(b",\"items\":[");
+        let items: Vec<bytes::Bytes> = page.items.iter().map(|o| def.api_json(o)).collect();
+        ListChunks { head: Some(head), items: items.into_iter(), first: true, done: false, chunk: chunk.max(1) }
     }
-    out.extend_from_slice(b"]}");
-    out
+}
+
+impl Iterator for ListChunks {
+    type Item = bytes::Bytes;
+
+    fn next(&mut self) -> Option<bytes::Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut out = self.head.take().unwrap_or_default();
+        for item in self.items.by_ref() {
+            if !self.first {
+                out.push(b',');
+            }
+            self.first = false;
+            out.extend_from_slice(&item);
+            if out.len() >= self.chunk {
+                return Some(bytes::Bytes::from(out));
+            }
+        }
+        out.extend_from_slice(b"]}");
+        self.done = true;
+        Some(bytes::Bytes::from(out))
+    }
+}
+
+/// A JSON list response streamed in [`LIST_CHUNK_BYTES`] pieces.
+fn streamed_list_response(def: &ResourceDef, page: Page) -> Response {
+    let chunks = ListChunks::new(def, page, LIST_CHUNK_BYTES).map(Ok::<_, std::convert::Infallible>);
+    let mut resp = Response::new(axum::body::Body::from_stream(futures::stream::iter(chunks)));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_chunks_concatenate_to_the_whole_list() {
+        use crate::registry::Registry;
+        let registry = Registry::builtin();
+        let def = registry.get("", "v1", "configmaps").unwrap().clone();
+        let objects: Vec<Arc<CachedObject>> = (0..5)
+            .map(|i| {
+                let mut v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}"), "namespace": "d"}});
+                Arc::new(CachedObject::from_value(&def, &format!("/registry/configmaps/d/c{i}"), &mut v, 7))
+            })
+            .collect();
+        for (n, chunk) in [(0usize, 1usize), (0, 1 << 20), (1, 1), (5, 1), (5, 100), (5, 1 << 20)] {
+            let page = Page { items: objects[..n].to_vec(), revision: 9, cont: Some("t".into()), remaining: Some(3) };
+            let pieces: Vec<bytes::Bytes> = ListChunks::new(&def, page, chunk).collect();
+            let whole: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+            let parsed: Value = serde_json::from_slice(&whole).unwrap();
+            assert_eq!(parsed["kind"], "ConfigMapList", "n={n} chunk={chunk}");
+            assert_eq!(parsed["metadata"], json!({"resourceVersion": "9", "continue": "t", "remainingItemCount": 3}));
+            let names: Vec<&str> = parsed["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+            assert_eq!(names, (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>());
+            if chunk == 1 {
+                // head+first item, one per further item, and the closing piece
+                assert_eq!(pieces.len(), n.max(1) + usize::from(n > 0), "n={n}");
+            } else if chunk == 1 << 20 {
+                assert_eq!(pieces.len(), 1);
+            }
+        }
+    }
 
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
