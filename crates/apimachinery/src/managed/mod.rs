@@ -86,6 +86,8 @@ pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 struct Ignored {
     exact: FieldSet,
     subtrees: FieldSet,
+    /// `subtrees` as paths, for a comparison that need not enter them.
+    skipped: Vec<Path>,
 }
 
 impl Ignored {
@@ -123,12 +125,8 @@ impl Ignored {
             Some("status") => subtrees.insert(&Path::fields(&["spec"]).0),
             Some(_) => {}
         }
-        Ignored { exact, subtrees }
-    }
-
-    /// The subtrees as paths, for a comparison that need not enter them.
-    fn skipped_paths(&self) -> Vec<Path> {
-        self.subtrees.paths()
+        let skipped = subtrees.paths();
+        Ignored { exact, subtrees, skipped }
     }
 
     fn filter(&self, set: &FieldSet) -> FieldSet {
@@ -356,7 +354,7 @@ pub fn update_in_place(
         Some(old.unwrap_or(&empty)),
         Some(new),
         meta,
-        &ignored.skipped_paths(),
+        &ignored.skipped,
     );
     let changed = ignored.filter(&diff.modified.union(&diff.added));
     let removed = ignored.filter(&diff.removed);

@@ -8,6 +8,8 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::error::FieldsV1Error;
+/// Go's `%q` (one implementation for the crate).
+pub(crate) use crate::gofmt::quote as go_quote;
 
 /// One step into an object.
 #[derive(Debug, Clone)]
@@ -307,31 +309,6 @@ fn sort_keys(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
         other => other.clone(),
     }
-}
-
-/// Go's `%q` of a string.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Upstream `value.ToString`: how values appear in rendered paths.

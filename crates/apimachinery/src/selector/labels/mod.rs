@@ -15,6 +15,8 @@ use std::fmt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 
 use super::validation::{is_qualified_name, is_valid_label_value};
+/// Go's `%q` (one implementation for the crate).
+pub(crate) use crate::gofmt::quote as go_quote;
 
 /// Why a selector could not be parsed or built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -407,25 +409,6 @@ pub(crate) fn validate_label_key(key: &str, path: &str) -> Result<(), String> {
 /// Upstream `field.Invalid(path, value, detail).Error()`.
 fn invalid(path: &str, rendered_value: &str, detail: &str) -> String {
     format!("{path}: Invalid value: {rendered_value}: {detail}")
-}
-
-/// Go's `%q` for the characters that occur in practice.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Go's `%#v` of a `[]string`.
