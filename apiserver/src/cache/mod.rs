@@ -11,6 +11,7 @@
 
 mod filter;
 pub mod object;
+mod summary;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;

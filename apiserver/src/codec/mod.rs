@@ -2,6 +2,7 @@
 //! response content negotiation.
 
 pub mod json;
+pub mod stamp;
 
 use axum::http::{header, HeaderMap};
 use serde_json::Value;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::meta::{self, meta_str};
 use super::{json_response, Ctx};
 use crate::admission::{self, Operation};
+use crate::codec::stamp::stamp_resource_version;
 use crate::error::{ApiError, ApiResult};
 use storage::StorageError;
 
@@ -63,18 +64,39 @@ fn stamp_requester(ctx: &Ctx, obj: &mut Value) {
     }
 }
 
+/// A stored object, and its JSON when the stored bytes gave it for free.
+pub struct Written {
+    pub object: Value,
+    json: Option<Vec<u8>>,
+}
+
+impl Written {
+    pub fn response(self, code: StatusCode, warnings: &[String]) -> Response {
+        match self.json {
+            Some(json) => super::raw_json_response(code, json, warnings),
+            None => json_response(code, &self.object, warnings),
+        }
+    }
+}
+
 /// Store a prepared object; returns it with its resourceVersion.
-pub async fn store_create(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResult<Value> {
+pub async fn store_create(ctx: &Ctx, mut obj: Value, dry_run: bool) -> ApiResult<Written> {
     let name = meta_str(&obj, "name").to_string();
     crate::allocator::on_create(ctx, &mut obj, dry_run).await?;
     if dry_run {
-        return Ok(obj);
+        return Ok(Written { object: obj, json: None });
     }
     let key = ctx.key(&name);
-    match ctx.state.store.create(&key, meta::encode_for_storage(&ctx.def, &obj)).await {
+    let stored = meta::encode_for_storage(&ctx.def, &obj);
+    match ctx.state.store.create(&key, stored.clone()).await {
         Ok(kv) => {
+            // Stored bytes are the served form unless the kind converts.
+            let json = match ctx.def.conversion {
+                None => stamp_resource_version(&stored, kv.mod_revision),
+                Some(_) => None,
+            };
             crate::cache::object::set_resource_version(&mut obj, kv.mod_revision);
-            Ok(obj)
+            Ok(Written { object: obj, json })
         }
         Err(StorageError::AlreadyExists { .. }) => {
             crate::allocator::release(ctx, &obj).await;
@@ -114,7 +136,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response> {
                 last_err = e;
             }
             Err(e) => return Err(e),
-            Ok(created) => return Ok(json_response(StatusCode::CREATED, &created, &body.warnings)),
+            Ok(created) => return Ok(created.response(StatusCode::CREATED, &body.warnings)),
         }
     }
     Err(last_err)
@@ -166,7 +188,7 @@ where
             }
             prepare_create(ctx, &mut obj).await?;
             let created = store_create(ctx, obj, dry_run).await?;
-            return Ok(Updated { object: created, created: true });
+            return Ok(Updated { object: created.object, created: true });
         };
         let old = meta::decode_stored(&ctx.def, &kv)?;
         let mut new = mutate(Some(&old))?;

@@ -48,10 +48,15 @@ pub struct TestEtcd {
 impl TestEtcd {
     /// Start etcd on free loopback ports and wait until it is healthy.
     pub fn start() -> Result<TestEtcd, String> {
+        Self::start_with(&[])
+    }
+
+    /// [`TestEtcd::start`] with extra etcd flags (`--backend-batch-limit=100`).
+    pub fn start_with(extra_flags: &[String]) -> Result<TestEtcd, String> {
         let binary = find_etcd()?;
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(&binary) {
+            match Self::start_once(&binary, extra_flags) {
                 Ok(etcd) => return Ok(etcd),
                 Err(e) => last_error = e,
             }
@@ -64,7 +69,7 @@ impl TestEtcd {
         self.endpoint.clone()
     }
 
-    fn start_once(binary: &Path) -> Result<TestEtcd, String> {
+    fn start_once(binary: &Path, extra_flags: &[String]) -> Result<TestEtcd, String> {
         let dir = tempfile::Builder::new()
             .prefix("test-etcd-")
             .tempdir()
@@ -88,6 +93,7 @@ impl TestEtcd {
             .arg(format!("--listen-peer-urls={peer_url}"))
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=default={peer_url}"))
+            .args(extra_flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -130,8 +130,15 @@ impl Ignored {
     }
 
     fn filter(&self, set: &FieldSet) -> FieldSet {
-        set.difference(&self.exact)
-            .recursive_difference(&self.subtrees)
+        let mut set = set.clone();
+        self.strip(&mut set);
+        set
+    }
+
+    /// [`Ignored::filter`] in place.
+    fn strip(&self, set: &mut FieldSet) {
+        set.remove_all(&self.exact);
+        set.remove_below(&self.subtrees);
     }
 }
 
@@ -356,11 +363,15 @@ pub fn update_in_place(
         meta,
         &ignored.skipped,
     );
-    let changed = ignored.filter(&diff.modified.union(&diff.added));
-    let removed = ignored.filter(&diff.removed);
+    let walk::Comparison { added, modified, mut removed, .. } = diff;
+    let mut changed = modified;
+    changed.absorb(added);
+    ignored.strip(&mut changed);
+    ignored.strip(&mut removed);
 
     for entry in managers.values_mut() {
-        entry.fields = entry.fields.difference(&changed).difference(&removed);
+        entry.fields.remove_all(&changed);
+        entry.fields.remove_all(&removed);
     }
     if !changed.is_empty() {
         let me = identity(
@@ -369,7 +380,8 @@ pub fn update_in_place(
             manager.api_version,
             manager.subresource,
         );
-        let prior = managers.remove(&me).map(|e| e.fields).unwrap_or_default();
+        let mut fields = managers.remove(&me).map(|e| e.fields).unwrap_or_default();
+        fields.absorb(changed);
         managers.insert(
             me,
             ManagedFieldsEntry {
@@ -378,7 +390,7 @@ pub fn update_in_place(
                 api_version: manager.api_version.to_string(),
                 time: Some(manager.time.to_string()),
                 subresource: manager.subresource.map(str::to_string),
-                fields: prior.union(&changed),
+                fields,
             },
         );
     }

@@ -52,7 +52,14 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => {
+                    let mut child = FieldSet::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            },
         }
     }
 
@@ -88,6 +95,60 @@ impl FieldSet {
             out.children.insert(pe.clone(), merged);
         }
         out
+    }
+
+    /// `self ∪ other`, consuming both: nothing is copied that either side
+    /// already owns.
+    pub fn absorb(&mut self, other: FieldSet) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        self.members.extend(other.members);
+        for (pe, child) in other.children {
+            match self.children.get_mut(&pe) {
+                Some(mine) => mine.absorb(child),
+                None => {
+                    self.children.insert(pe, child);
+                }
+            }
+        }
+    }
+
+    /// `self = self.difference(other)` without copying what remains.
+    pub fn remove_all(&mut self, other: &FieldSet) {
+        if self.is_empty() || other.is_empty() {
+            return;
+        }
+        self.members.retain(|pe| !other.members.contains(pe));
+        self.children.retain(|pe, child| match other.children.get(pe) {
+            Some(theirs) => {
+                child.remove_all(theirs);
+                !child.is_empty()
+            }
+            None => true,
+        });
+    }
+
+    /// `self = self.recursive_difference(other)` without copying what
+    /// remains.
+    pub fn remove_below(&mut self, other: &FieldSet) {
+        if self.is_empty() || other.is_empty() {
+            return;
+        }
+        self.members.retain(|pe| !other.members.contains(pe));
+        self.children.retain(|pe, child| {
+            if other.members.contains(pe) {
+                return false;
+            }
+            match other.children.get(pe) {
+                Some(theirs) => {
+                    child.remove_below(theirs);
+                    !child.is_empty()
+                }
+                None => true,
+            }
+        });
     }
 
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {

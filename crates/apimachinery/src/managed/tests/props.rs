@@ -104,3 +104,27 @@ proptest! {
         let _ = apply(&edit, &first, &Manager::new("a", "apps/v1", T1), force, &meta);
     }
 }
+
+/// The field set of a random object (leaves, list items, empty maps).
+fn field_set() -> impl Strategy<Value = crate::managed::FieldSet> {
+    config().prop_map(|c| crate::managed::FieldSet::from_object(&c, &for_type::<Deployment>()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The in-place set operations the update path uses agree with the
+    /// copying ones.
+    #[test]
+    fn in_place_set_operations_match_copying_ones(a in field_set(), b in field_set()) {
+        let mut absorbed = a.clone();
+        absorbed.absorb(b.clone());
+        prop_assert_eq!(&absorbed, &a.union(&b));
+        let mut removed = a.clone();
+        removed.remove_all(&b);
+        prop_assert_eq!(&removed, &a.difference(&b));
+        let mut below = a.clone();
+        below.remove_below(&b);
+        prop_assert_eq!(&below, &a.recursive_difference(&b));
+    }
+}
