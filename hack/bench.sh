@@ -5,6 +5,7 @@
 #   hack/bench.sh              # full run (5–9 minutes on 2 cores, plus the build)
 #   hack/bench.sh --quick      # short smoke run (under a minute)
 #   hack/bench.sh --scenarios a,c   # a subset (a, b, c, d)
+#   hack/bench.sh --etcd-flag=--backend-batch-limit=100   # tune the API server's etcd (scenario a)
 #
 # Everything runs on loopback: the API servers and etcds are children of the
 # harness, in a process group of their own that is killed on exit, Ctrl-C or
@@ -21,7 +22,8 @@ while [ $# -gt 0 ]; do
     --quick) mode=quick; args+=(--quick) ;;
     --scenarios) [ $# -ge 2 ] || { echo "--scenarios needs a value" >&2; exit 2; }; args+=(--scenarios "$2"); shift ;;
     --scenarios=*) args+=(--scenarios "${1#*=}") ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --etcd-flag=*) args+=("$1") ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -59,6 +59,11 @@ struct Args {
     /// Where to keep the API servers' logs (default: inside the work directory).
     #[arg(long)]
     logs: Option<PathBuf>,
+    /// An extra flag for the etcd behind the API server in scenario a
+    /// (repeatable), e.g. `--etcd-flag=--backend-batch-limit=100`; the raw
+    /// reference etcd keeps etcd's defaults.
+    #[arg(long = "etcd-flag", allow_hyphen_values = true)]
+    etcd_flags: Vec<String>,
 }
 
 /// Sizes and durations of a run.
@@ -121,6 +126,8 @@ pub struct Ctx {
     pub work: PathBuf,
     pub logs: PathBuf,
     pub plan: Plan,
+    /// Extra flags for the etcd behind the API server (scenario a).
+    pub etcd_flags: Vec<String>,
 }
 
 /// Report the WARN/ERROR lines a server logged.
@@ -184,11 +191,15 @@ fn header(args: &Args, plan: &Plan, load_at_start: &str) -> String {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
         .unwrap_or_else(|| "etcd: unknown version".into());
+    let etcd_flags = match args.etcd_flags.as_slice() {
+        [] => String::new(),
+        flags => format!(" The etcd behind the API server in scenario a runs with `{}`; the raw reference with etcd's defaults.", flags.join(" ")),
+    };
     format!(
         "## apibench results ({} run, {})\n\nMachine: {cores} cores ({cpu}), {:.1} GiB RAM, Linux {}; {etcd}. \
          Load average at start / end of the run: {load_at_start} / {}.\n\
          Plan: {} repetition(s) × {:.1} s per cell, clients {:?}; {} watchers at {} writes/s for {:.0} s × {} run(s); \
-         {} pods, {} LISTs of each kind; {} cold starts.\n",
+         {} pods, {} LISTs of each kind; {} cold starts.{etcd_flags}\n",
         if args.quick { "quick" } else { "full" },
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
         mem_kib as f64 / 1024.0 / 1024.0,
@@ -225,7 +236,7 @@ async fn run(args: Args) -> anyhow::Result<(Report, bool)> {
     };
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let wanted = |s: &str| args.scenarios.iter().any(|x| x.trim() == s);
-    let ctx = Ctx { bin, work: work.path().to_path_buf(), logs, plan: plan.clone() };
+    let ctx = Ctx { bin, work: work.path().to_path_buf(), logs, plan: plan.clone(), etcd_flags: args.etcd_flags.clone() };
     let mut report = Report::default();
     let mut failed = false;
     let started = Instant::now();

@@ -230,6 +230,21 @@ impl EncryptingStore {
     pub fn wrap(inner: DynStore, config: EncryptionConfig) -> DynStore {
         Arc::new(EncryptingStore { inner, config: Arc::new(config) })
     }
+
+    /// A watch stream with every value decrypted. A delete's previous
+    /// value may be absent (empty) on `watch_changes`: nothing to open.
+    fn opened(&self, stream: WatchStream) -> WatchStream {
+        let config = self.config.clone();
+        stream
+            .map(move |ev| {
+                ev.and_then(|ev| match ev {
+                    WatchEvent::Put { kv, prev } => Ok(WatchEvent::Put { kv: open(&config, kv)?, prev: prev.map(|p| open(&config, p)).transpose()? }),
+                    WatchEvent::Delete { revision, prev } if prev.value.is_empty() => Ok(WatchEvent::Delete { revision, prev }),
+                    WatchEvent::Delete { revision, prev } => Ok(WatchEvent::Delete { revision, prev: open(&config, prev)? }),
+                })
+            })
+            .boxed()
+    }
 }
 
 fn seal(config: &EncryptionConfig, key: &str, value: Bytes) -> Result<Bytes> {
@@ -272,16 +287,12 @@ impl Store for EncryptingStore {
         Ok((rev, open(&self.config, kv)?))
     }
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        let config = self.config.clone();
         let stream = self.inner.watch(prefix, after).await?;
-        Ok(stream
-            .map(move |ev| {
-                ev.and_then(|ev| match ev {
-                    WatchEvent::Put { kv, prev } => Ok(WatchEvent::Put { kv: open(&config, kv)?, prev: prev.map(|p| open(&config, p)).transpose()? }),
-                    WatchEvent::Delete { revision, prev } => Ok(WatchEvent::Delete { revision, prev: open(&config, prev)? }),
-                })
-            })
-            .boxed())
+        Ok(self.opened(stream))
+    }
+    async fn watch_changes(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        let stream = self.inner.watch_changes(prefix, after).await?;
+        Ok(self.opened(stream))
     }
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.inner.compact(revision).await

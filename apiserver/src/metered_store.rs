@@ -61,6 +61,9 @@ impl Store for MeteredStore {
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
         self.inner.watch(prefix, after).await
     }
+    async fn watch_changes(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        self.inner.watch_changes(prefix, after).await
+    }
     async fn compact(&self, revision: Revision) -> Result<()> {
         let t = Instant::now();
         let r = self.inner.compact(revision).await;

@@ -282,8 +282,8 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     // The raw reference gets its own etcd: writes outside the API server's
     // prefix would otherwise move etcd's revision past the watch cache's and
     // stall the API server's consistent reads (see BENCHMARKS.md).
-    let etcd = start_etcd().await?;
-    let raw_etcd = start_etcd().await?;
+    let etcd = start_etcd(&ctx.etcd_flags).await?;
+    let raw_etcd = start_etcd(&[]).await?;
     let store = EtcdStore::connect(&[raw_etcd.endpoint()], EtcdConfig::default()).await.context("connecting to etcd")?;
     let (embedded, _) = ApiServer::start(&ctx.bin, "a-embedded", &ctx.work.join("a-embedded"), Backend::Embedded, &ctx.logs).await?;
     let (on_etcd, _) =
@@ -379,8 +379,9 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_etcd() -> anyhow::Result<TestEtcd> {
-    tokio::task::spawn_blocking(TestEtcd::start)
+async fn start_etcd(flags: &[String]) -> anyhow::Result<TestEtcd> {
+    let flags = flags.to_vec();
+    tokio::task::spawn_blocking(move || TestEtcd::start_with(&flags))
         .await
         .context("starting etcd")?
         .map_err(anyhow::Error::msg)

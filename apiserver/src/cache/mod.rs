@@ -177,7 +177,7 @@ impl WatchCache {
         }
         let revision = revision.unwrap_or(0);
         tracing::info!(prefix = %prefix, objects = count, revision, "watch cache loaded");
-        let mut stream = store.watch(&prefix, revision).await?;
+        let mut stream = store.watch_changes(&prefix, revision).await?;
         {
             let mut st = self.state.write();
             for (_, res) in st.resources.drain() {

@@ -159,6 +159,15 @@ pub trait Store: Send + Sync + 'static {
     /// `compact(r)` a watch may still start at revision `r`).
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
 
+    /// [`Store::watch`] for a consumer that keeps every value itself (the
+    /// API server's watch cache): previous values may be left out, so
+    /// `Put.prev` may be `None` and `Delete.prev` may carry only the key
+    /// (empty value, revisions 0). On etcd this spares a read of the old
+    /// value for every event.
+    async fn watch_changes(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        self.watch(prefix, after).await
+    }
+
     /// Forget history older than `revision`: afterwards lists at a revision
     /// `< revision` and watches starting before it fail with `Compacted`.
     async fn compact(&self, revision: Revision) -> Result<()>;

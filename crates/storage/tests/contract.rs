@@ -125,6 +125,7 @@ contract_suite! {
         count_counts_keys_under_prefix,
         watch_replays_history_then_follows_live,
         watch_from_future_revision_waits,
+        watch_changes_reports_every_change_with_or_without_previous_values,
         concurrent_writers_get_unique_revisions_seen_once_by_watch,
         current_revision_follows_writes;
     isolated:
@@ -594,6 +595,33 @@ async fn watch_replays_history_then_follows_live(ctx: &Ctx) {
             b1.mod_revision
         ]
     );
+}
+
+/// `watch_changes` sees the same changes as `watch`: same keys, values
+/// and revisions; previous values may be missing, a delete still names
+/// its key.
+async fn watch_changes_reports_every_change_with_or_without_previous_values(ctx: &Ctx) {
+    let prefix = ctx.key("wc/");
+    let start = ctx.store.current_revision().await.unwrap();
+    let mut lean = ctx.store.watch_changes(&prefix, start).await.unwrap();
+    let a = ctx.store.create(&ctx.key("wc/a"), b("a1")).await.unwrap();
+    let a2 = ctx.store.update(&a.key, b("a2"), a.mod_revision).await.unwrap();
+    let (deleted_at, _) = ctx.store.delete(&a.key, None).await.unwrap();
+    ctx.store.create(&ctx.key("wcx"), b("outside")).await.unwrap();
+
+    let created = next_event(&mut lean).await;
+    assert!(matches!(&created, WatchEvent::Put { kv, .. } if *kv == a), "{created:?}");
+    let updated = next_event(&mut lean).await;
+    assert!(matches!(&updated, WatchEvent::Put { kv, .. } if *kv == a2), "{updated:?}");
+    match next_event(&mut lean).await {
+        WatchEvent::Delete { revision, prev } => {
+            assert_eq!(revision, deleted_at);
+            assert_eq!(prev.key, a.key);
+            assert!(prev.value.is_empty() || prev.value == a2.value, "{prev:?}");
+        }
+        other => panic!("expected the delete, got {other:?}"),
+    }
+    assert_quiet(&mut lean).await;
 }
 
 async fn watch_from_future_revision_waits(ctx: &Ctx) {

@@ -11,7 +11,9 @@
 //! * `list`: one range `[max(prefix, start_after + "\0"), prefix_end)` with
 //!   `limit` and `revision`; `remaining = count - returned` (etcd's `count` is
 //!   the size of the whole range).
-//! * `watch`: etcd watch from `after + 1` with `prev_kv`.
+//! * `watch`: etcd watch from `after + 1` with `prev_kv`; `watch_changes`
+//!   without it (etcd 3.4 copies its whole uncommitted write buffer for
+//!   every previous value it reads).
 //! * `current_revision`: the header of a cheap single-key `count_only` range.
 //! * `compacted_revision`: etcd does not report its compaction point, so the
 //!   store tracks a lower bound (its own compactions, `compact_revision` from
@@ -38,6 +40,7 @@ use etcd_client::{
 use tracing::instrument;
 
 use convert::{classify, kv_from, list_start, map_err, prefix_range, Failure};
+use watch::PreviousValues;
 
 use crate::{
     KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchStream,
@@ -136,6 +139,31 @@ impl EtcdStore {
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
         self.client.kv_client().txn(txn).await.map_err(map_err)
+    }
+
+    /// A prefix watch from `after + 1`, with or without previous values.
+    async fn watch_from(&self, prefix: &str, after: Revision, previous: PreviousValues) -> Result<WatchStream> {
+        let start = after.saturating_add(1).max(1);
+        // Report a compacted start revision as an error of this call, like
+        // the embedded store; the stream itself also reports it.
+        if !self.readable(start).await? {
+            return Err(self.compacted_error(after).await);
+        }
+        let (key, end) = prefix_range(prefix);
+        let options = WatchOptions::new()
+            .with_range(end)
+            .with_start_revision(start);
+        let options = match previous {
+            PreviousValues::Wanted => options.with_prev_key(),
+            PreviousValues::Omitted => options,
+        };
+        let inner = self
+            .client
+            .watch_client()
+            .watch(key, Some(options))
+            .await
+            .map_err(map_err)?;
+        Ok(watch::adapt(inner, after, previous, self.known_compacted.clone()))
     }
 
     /// Whether a range at `revision` is still possible (not compacted).
@@ -377,24 +405,12 @@ impl Store for EtcdStore {
 
     #[instrument(level = "debug", skip(self))]
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        let start = after.saturating_add(1).max(1);
-        // Report a compacted start revision as an error of this call, like
-        // the embedded store; the stream itself also reports it.
-        if !self.readable(start).await? {
-            return Err(self.compacted_error(after).await);
-        }
-        let (key, end) = prefix_range(prefix);
-        let options = WatchOptions::new()
-            .with_range(end)
-            .with_start_revision(start)
-            .with_prev_key();
-        let inner = self
-            .client
-            .watch_client()
-            .watch(key, Some(options))
-            .await
-            .map_err(map_err)?;
-        Ok(watch::adapt(inner, after, self.known_compacted.clone()))
+        self.watch_from(prefix, after, PreviousValues::Wanted).await
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn watch_changes(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        self.watch_from(prefix, after, PreviousValues::Omitted).await
     }
 
     #[instrument(level = "debug", skip(self))]

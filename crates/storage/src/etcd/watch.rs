@@ -13,10 +13,21 @@ use etcd_client::{EventType, WatchResponse};
 use futures::StreamExt;
 
 use super::convert::{key_string, kv_from, map_err};
-use crate::{Result, Revision, StorageError, WatchEvent, WatchStream};
+use bytes::Bytes;
+
+use crate::{KeyValue, Result, Revision, StorageError, WatchEvent, WatchStream};
+
+/// Whether the watch asked etcd for previous values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviousValues {
+    Wanted,
+    /// A delete then carries only its key (see `Store::watch_changes`).
+    Omitted,
+}
 
 struct State {
     inner: etcd_client::WatchStream,
+    previous: PreviousValues,
     pending: VecDeque<Result<WatchEvent>>,
     done: bool,
     /// Revision of the last event delivered (or the watch's `after`).
@@ -28,10 +39,12 @@ struct State {
 pub fn adapt(
     inner: etcd_client::WatchStream,
     after: Revision,
+    previous: PreviousValues,
     known_compacted: Arc<AtomicI64>,
 ) -> WatchStream {
     let state = State {
         inner,
+        previous,
         pending: VecDeque::new(),
         done: false,
         last: after,
@@ -106,6 +119,15 @@ impl State {
                 let revision = kv.mod_revision();
                 match prev {
                     Some(prev) => Ok(WatchEvent::Delete { revision, prev }),
+                    None if self.previous == PreviousValues::Omitted => Ok(WatchEvent::Delete {
+                        revision,
+                        prev: KeyValue {
+                            key: key_string(kv.key())?,
+                            value: Bytes::new(),
+                            create_revision: 0,
+                            mod_revision: 0,
+                        },
+                    }),
                     // etcd omits prev_kv when revision - 1 was compacted
                     // away; the consumer must relist, as for any compaction.
                     None => {
