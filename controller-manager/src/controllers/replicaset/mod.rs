@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use apimachinery::selector::labels::LabelSelector;
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -28,7 +29,7 @@ use serde::Serialize;
 use crate::controllers::Ctx;
 use crate::runtime::owner::{self, controller_of};
 use crate::runtime::patch::status_merge_patch;
-use crate::runtime::slow_start::slow_start_batch;
+use crate::runtime::slow_start::{slow_start_batch, MAX_IN_FLIGHT};
 use crate::runtime::{pod_util, run_workers, Change, EventRecorder, Expectations, Informer, ObjectKey, SyncResult, WorkQueue};
 
 /// Upstream's `BurstReplicas`: at most this many creations/deletions per sync.
@@ -295,7 +296,8 @@ impl<K: Kind> Shared<K> {
             let related = self.related_pods(rs, claimed);
             let victims = ranking::pods_to_delete(claimed, &related, n, Timestamp::now());
             self.expectations.expect_deletions(key, victims.iter().filter_map(|p| p.metadata.uid.clone()), Instant::now());
-            let results = futures::future::join_all(victims.iter().map(|p| async move {
+            // At most MAX_IN_FLIGHT at once: one connection per request (see slow_start).
+            let deletes: Vec<_> = victims.iter().map(|p| async move {
                 let name = p.name_any();
                 match pods_api.delete(&name, &DeleteParams::default()).await {
                     Ok(_) => {
@@ -312,8 +314,8 @@ impl<K: Kind> Shared<K> {
                         Err(e)
                     }
                 }
-            }))
-            .await;
+            }).collect();
+            let results: Vec<Result<(), kube::Error>> = futures::stream::iter(deletes).buffer_unordered(MAX_IN_FLIGHT).collect().await;
             if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
                 return Err(anyhow::Error::new(e).context("deleting pods"));
             }
