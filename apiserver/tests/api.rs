@@ -672,3 +672,46 @@ async fn resource_quotas_charge_usage_and_refuse_excess() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     assert!(r.body["message"].as_str().unwrap().ends_with("failed quota: compute: must specify requests.cpu for: c"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn partial_object_metadata_for_get_list_and_watch() {
+    const META: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    const META_LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    let s = TestServer::embedded().await;
+    let mut p = pod("m1");
+    p["metadata"]["labels"] = json!({"app": "web"});
+    s.post(PODS, &p).await;
+    let r = s.send(Method::GET, &format!("{PODS}/m1"), "", Vec::new(), Some(META)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["kind"].as_str(), r.body["apiVersion"].as_str()), (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1")));
+    assert_eq!(r.body["metadata"]["labels"]["app"], "web");
+    assert!(r.body["metadata"]["resourceVersion"].is_string() && r.body["metadata"]["uid"].is_string());
+    assert!(r.body.get("spec").is_none(), "{}", r.text);
+
+    let r = s.send(Method::GET, &format!("{PODS}?labelSelector=app%3Dweb"), "", Vec::new(), Some(META_LIST)).await;
+    assert_eq!(r.body["kind"], "PartialObjectMetadataList", "{}", r.text);
+    assert_eq!(r.body["apiVersion"], "meta.k8s.io/v1");
+    assert!(r.body["metadata"]["resourceVersion"].is_string());
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r.body["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(r.body["items"][0]["metadata"]["name"], "m1");
+    assert!(r.body["items"][0].get("spec").is_none());
+
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .uri(format!("{PODS}?watch=true&allowWatchBookmarks=true"))
+        .header("accept", META)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(apiserver::tls::InsecurePort);
+    let body = s.built.router.clone().oneshot(req).await.unwrap().into_body();
+    s.post(PODS, &pod("m2")).await;
+    let events = read_events(body, 2).await;
+    assert_eq!(events[0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(events[1]["object"]["metadata"]["name"], "m2");
+    assert!(events[1]["object"].get("spec").is_none());
+
+    // A version meta.k8s.io does not have is refused with 406.
+    let r = s.send(Method::GET, &format!("{PODS}/m1"), "", Vec::new(), Some("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v9")).await;
+    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE, "{}", r.text);
+}

@@ -65,6 +65,11 @@ pub enum ResponseFormat {
     Json,
     /// `application/json;as=Table;v=v1;g=meta.k8s.io`
     Table,
+    /// `application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io` (get,
+    /// watch) or `as=PartialObjectMetadataList` (list): metadata only, as
+    /// client-go's metadata client and kube-rs' `metadata_watcher` ask.
+    /// Holds the `meta.k8s.io` version asked for.
+    PartialMetadata(&'static str),
 }
 
 pub fn response_format(headers: &HeaderMap) -> ApiResult<ResponseFormat> {
@@ -86,6 +91,13 @@ pub fn response_format(headers: &HeaderMap) -> ApiResult<ResponseFormat> {
                 Some("Table") if param("g") == Some("meta.k8s.io") && matches!(param("v"), Some("v1") | Some("v1beta1")) => {
                     return Ok(ResponseFormat::Table);
                 }
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList") if param("g") == Some("meta.k8s.io") => {
+                    match param("v") {
+                        Some("v1") => return Ok(ResponseFormat::PartialMetadata("v1")),
+                        Some("v1beta1") => return Ok(ResponseFormat::PartialMetadata("v1beta1")),
+                        _ => {}
+                    }
+                }
                 Some(_) => {}
                 None => json_ok = true,
             }
@@ -96,7 +108,7 @@ pub fn response_format(headers: &HeaderMap) -> ApiResult<ResponseFormat> {
         Ok(ResponseFormat::Json)
     } else {
         Err(ApiError::NotAcceptable {
-            message: "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io".into(),
+            message: "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io".into(),
         })
     }
 }
@@ -121,5 +133,21 @@ mod tests {
         );
         assert_eq!(accept("application/vnd.kubernetes.protobuf, */*").unwrap(), ResponseFormat::Json);
         assert!(accept("application/vnd.kubernetes.protobuf").is_err());
+    }
+
+    #[test]
+    fn negotiation_partial_metadata() {
+        for (header, want) in [
+            ("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", Some(ResponseFormat::PartialMetadata("v1"))),
+            ("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1", Some(ResponseFormat::PartialMetadata("v1"))),
+            (
+                "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1,application/json",
+                Some(ResponseFormat::PartialMetadata("v1beta1")),
+            ),
+            ("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v2", None),
+            ("application/json;as=PartialObjectMetadata;g=other;v=v1", None),
+        ] {
+            assert_eq!(accept(header).ok(), want, "{header}");
+        }
     }
 }

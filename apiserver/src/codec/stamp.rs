@@ -29,6 +29,22 @@ pub fn stamp_resource_version(json: &[u8], revision: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The bytes of the top-level `metadata` object of `json` (valid JSON),
+/// e.g. to answer with `PartialObjectMetadata` without decoding.
+pub fn metadata_bytes(json: &[u8]) -> Option<&[u8]> {
+    let mut at = skip_ws(json, 0);
+    let mut span = None;
+    visit_object(json, &mut at, |json, key, at| {
+        let start = *at;
+        skip_value(json, at)?;
+        if key == b"metadata" && span.is_none() && json.get(start) == Some(&b'{') {
+            span = Some(start..*at);
+        }
+        Some(())
+    })?;
+    span.map(|s| &json[s])
+}
+
 /// Where `metadata`'s closing brace is, and whether the object is empty.
 struct Scan {
     close: usize,
@@ -211,6 +227,14 @@ mod tests {
         for case in cases {
             assert_eq!(stamp_resource_version(case, 1), None, "{}", String::from_utf8_lossy(case));
         }
+    }
+
+    #[test]
+    fn metadata_bytes_is_the_metadata_object() {
+        let json = br#"{"kind":"Pod","spec":{"metadata":1},"metadata":{"name":"a","labels":{"x":"}"}},"status":{}}"#;
+        assert_eq!(metadata_bytes(json), Some(&br#"{"name":"a","labels":{"x":"}"}}"#[..]));
+        assert_eq!(metadata_bytes(br#"{"metadata":null}"#), None);
+        assert_eq!(metadata_bytes(br#"{"kind":"X"}"#), None);
     }
 
     #[test]

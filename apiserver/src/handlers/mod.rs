@@ -6,6 +6,7 @@ mod componentstatus;
 mod fields;
 mod meta;
 mod params;
+mod partial;
 mod patch;
 mod read;
 mod reviews;

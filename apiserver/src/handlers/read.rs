@@ -90,6 +90,7 @@ pub async fn get(ctx: Ctx) -> ApiResult<Response> {
     };
     match response_format(&ctx.headers)? {
         ResponseFormat::Json => Ok(raw_json_response(StatusCode::OK, body, &[])),
+        ResponseFormat::PartialMetadata(version) => Ok(raw_json_response(StatusCode::OK, super::partial::object(&body, version), &[])),
         ResponseFormat::Table => {
             let obj: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
@@ -233,7 +234,8 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response> {
     let filter = filter(&ctx)?;
     let page = list_page(&ctx, &filter).await?;
     match response_format(&ctx.headers)? {
-        ResponseFormat::Json => Ok(streamed_list_response(&ctx.def, page)),
+        ResponseFormat::Json => Ok(streamed_list_response(&ctx.def, page, None)),
+        ResponseFormat::PartialMetadata(version) => Ok(streamed_list_response(&ctx.def, page, Some(version))),
         ResponseFormat::Table => {
             let objects: Vec<Value> = page.items.iter().map(|o| ctx.def.api_value(o)).collect();
             let include = IncludeObject::parse(ctx.params.get("includeObject"));
@@ -260,7 +262,9 @@ pub struct ListChunks {
 }
 
 impl ListChunks {
-    pub fn new(def: &ResourceDef, page: Page, chunk: usize) -> Self {
+    /// `partial`: a `PartialObjectMetadataList` of this `meta.k8s.io`
+    /// version instead of the resource's own list.
+    pub fn new(def: &ResourceDef, page: Page, chunk: usize, partial: Option<&str>) -> Self {
         let mut metadata = json!({"resourceVersion": page.revision.to_string()});
         if let Some(c) = &page.cont {
             metadata["continue"] = json!(c);
@@ -268,11 +272,18 @@ impl ListChunks {
         if let Some(r) = page.remaining {
             metadata["remainingItemCount"] = json!(r);
         }
-        let head = json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": metadata});
+        let (kind, api_version) = match partial {
+            Some(version) => super::partial::list_type(version),
+            None => (def.list_kind.as_str(), def.api_version()),
+        };
+        let head = json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
         let mut head = serde_json::to_vec(&head).unwrap_or_default();
         head.pop(); // drop the closing brace
         head.extend_from_slice(b",\"items\":[");
-        let items: Vec<bytes::Bytes> = page.items.iter().map(|o| def.api_json(o)).collect();
+        let items: Vec<bytes::Bytes> = match partial {
+            Some(version) => page.items.iter().map(|o| bytes::Bytes::from(super::partial::object(&def.api_json(o), version))).collect(),
+            None => page.items.iter().map(|o| def.api_json(o)).collect(),
+        };
         ListChunks { head: Some(head), items: items.into_iter(), first: true, done: false, chunk: chunk.max(1) }
     }
 }
@@ -302,8 +313,8 @@ impl Iterator for ListChunks {
 }
 
 /// A JSON list response streamed in [`LIST_CHUNK_BYTES`] pieces.
-fn streamed_list_response(def: &ResourceDef, page: Page) -> Response {
-    let chunks = ListChunks::new(def, page, LIST_CHUNK_BYTES).map(Ok::<_, std::convert::Infallible>);
+fn streamed_list_response(def: &ResourceDef, page: Page, partial: Option<&str>) -> Response {
+    let chunks = ListChunks::new(def, page, LIST_CHUNK_BYTES, partial).map(Ok::<_, std::convert::Infallible>);
     let mut resp = Response::new(axum::body::Body::from_stream(futures::stream::iter(chunks)));
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -329,7 +340,7 @@ mod tests {
             .collect();
         for (n, chunk) in [(0usize, 1usize), (0, 1 << 20), (1, 1), (5, 1), (5, 100), (5, 1 << 20)] {
             let page = Page { items: objects[..n].to_vec(), revision: 9, cont: Some("t".into()), remaining: Some(3) };
-            let pieces: Vec<bytes::Bytes> = ListChunks::new(&def, page, chunk).collect();
+            let pieces: Vec<bytes::Bytes> = ListChunks::new(&def, page, chunk, None).collect();
             let whole: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
             let parsed: Value = serde_json::from_slice(&whole).unwrap();
             assert_eq!(parsed["kind"], "ConfigMapList", "n={n} chunk={chunk}");

@@ -23,6 +23,8 @@ use crate::table::{IncludeObject, Printer};
 
 struct Encoder {
     table: Option<(Printer, IncludeObject)>,
+    /// `PartialObjectMetadata` of this `meta.k8s.io` version.
+    partial: Option<&'static str>,
     sent_columns: bool,
     kind: &'static str,
     api_version: String,
@@ -35,7 +37,10 @@ impl Encoder {
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\",\"object\":");
         match &self.table {
-            None => out.extend_from_slice(object_json),
+            None => match self.partial {
+                Some(version) => out.extend_from_slice(&super::partial::object(object_json, version)),
+                None => out.extend_from_slice(object_json),
+            },
             Some((printer, include)) => {
                 let obj: Value = serde_json::from_slice(object_json).unwrap_or(Value::Null);
                 let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
@@ -59,7 +64,10 @@ impl Encoder {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": metadata});
+        let object = match self.partial {
+            Some(version) => json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata}),
+            None => json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": metadata}),
+        };
         let mut out = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
         out.push(b'\n');
         Bytes::from(out)
@@ -106,7 +114,11 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     let mut encoder = Encoder {
         table: match format {
             ResponseFormat::Table => Some((ctx.def.printer, IncludeObject::parse(ctx.params.get("includeObject")))),
-            ResponseFormat::Json => None,
+            ResponseFormat::Json | ResponseFormat::PartialMetadata(_) => None,
+        },
+        partial: match format {
+            ResponseFormat::PartialMetadata(version) => Some(version),
+            _ => None,
         },
         sent_columns: false,
         kind: ctx.def.kind,

@@ -42,3 +42,40 @@ async fn controller_service_account_clients_have_their_roles() {
     let err = secrets.list(&Default::default()).await.expect_err("no secrets for the deployment controller");
     assert!(err.to_string().contains("system:serviceaccount:kube-system:deployment-controller"), "{err}");
 }
+
+/// kube-rs' metadata API (`as=PartialObjectMetadata[List]`) works unchanged:
+/// get, list and a `metadata_watcher` see metadata only.
+#[tokio::test]
+async fn kube_rs_metadata_api() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, PostParams};
+    use kube::runtime::watcher;
+    let cluster = Cluster::start().await;
+    let client = cluster.admin_client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("meta-only".into());
+    cm.metadata.labels = Some([("app".to_string(), "meta".to_string())].into());
+    cm.data = Some([("k".to_string(), "v".to_string())].into());
+    cms.create(&PostParams::default(), &cm).await.expect("create");
+
+    let got = cms.get_metadata("meta-only").await.expect("get_metadata");
+    assert_eq!(got.metadata.labels.unwrap_or_default().get("app").map(String::as_str), Some("meta"));
+    let list = cms.list_metadata(&ListParams::default().labels("app=meta")).await.expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta-only"));
+
+    let mut events = watcher::metadata_watcher(cms, watcher::Config::default().labels("app=meta")).boxed();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(event) = events.next().await {
+            if let Ok(watcher::Event::InitApply(obj) | watcher::Event::Apply(obj)) = event {
+                return obj.metadata.name;
+            }
+        }
+        None
+    })
+    .await
+    .expect("the metadata watcher delivers the ConfigMap");
+    assert_eq!(seen.as_deref(), Some("meta-only"));
+}
