@@ -11,18 +11,30 @@
 //!   `NodeStatusNeverUpdated` / "Kubelet never posted node status." for a
 //!   condition never reported), and the node's pods get `Ready=False`;
 //! - taints follow conditions: `not-ready` (Ready False) and `unreachable`
-//!   (Ready Unknown) as NoSchedule at once and as NoExecute through a
-//!   rate limiter (`--node-eviction-rate` 0.1/s, `--secondary-node-eviction-rate`
-//!   0.01/s when more than 55 % (`--unhealthy-zone-threshold`) of the nodes
-//!   are unhealthy in a cluster above 50 nodes, none in a smaller one, and
-//!   none when every node is unhealthy: then the control plane is presumed
-//!   cut off); `memory-pressure`, `disk-pressure`, `pid-pressure`,
-//!   `network-unavailable` and `unschedulable` as NoSchedule.
+//!   (Ready Unknown) as NoSchedule at once and as NoExecute through one
+//!   rate limiter per zone (`topology.kubernetes.io/region` + `zone`, the
+//!   `failure-domain.beta` labels first). A zone's rate follows its state:
+//!   `--node-eviction-rate` 0.1/s normally; when at least 55 %
+//!   (`--unhealthy-zone-threshold`) and at least 3 of its nodes are not
+//!   ready, `--secondary-node-eviction-rate` 0.01/s if the zone has more
+//!   than 50 nodes (`--large-cluster-size-threshold`), else none; a zone
+//!   with no Ready node at all is tainted at the normal rate, unless
+//!   *every* zone is down: then the control plane is presumed cut off
+//!   ("master disruption mode"), no node is NoExecute-tainted and the
+//!   existing not-ready/unreachable NoExecute taints are removed. Details
+//!   and the pure core in [`zones`]. An existing NoExecute taint is swapped
+//!   between not-ready and unreachable without the limiter;
+//! - `memory-pressure`, `disk-pressure`, `pid-pressure`,
+//!   `network-unavailable` and `unschedulable` become NoSchedule taints.
 //!
-//! Zones are treated as one (a single global limiter); upstream keeps one
-//! per `topology.kubernetes.io/zone`.
+//! Differences: NoExecute taints are added in the monitor pass, in
+//! node-list order, instead of upstream's separate 100 ms loop over a
+//! per-zone queue; the eviction flags are fixed at upstream's defaults; a
+//! node seen for the first time (e.g. after a restart) keeps its NoExecute
+//! taint, where upstream removes it and re-adds it through the limiter.
 
 pub mod taint_eviction;
+pub mod zones;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,10 +59,6 @@ pub const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 pub const STARTUP_GRACE: Duration = Duration::from_secs(60);
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
-pub const EVICTION_RATE: f64 = 0.1;
-pub const SECONDARY_EVICTION_RATE: f64 = 0.01;
-pub const UNHEALTHY_THRESHOLD: f64 = 0.55;
-pub const LARGE_CLUSTER_THRESHOLD: usize = 50;
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 
 /// Condition-driven NoSchedule taints (upstream `nodeConditionToTaintKeyStatusMap`).
@@ -163,14 +171,26 @@ fn managed_noschedule(key: &str) -> bool {
     key == TAINT_UNSCHEDULABLE || CONDITION_TAINTS.iter().any(|(_, _, k)| *k == key)
 }
 
+/// What may happen to the not-ready/unreachable NoExecute taints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoExecute {
+    /// The zone's limiter lets a *new* taint in.
+    Allow,
+    /// Only an existing taint is kept, or swapped between not-ready and
+    /// unreachable (upstream `SwapNodeControllerTaint`).
+    Keep,
+    /// Entering master disruption mode: removed (upstream
+    /// `markNodeAsReachable` on every node).
+    Remove,
+}
+
 /// The node's taints with the controller-managed ones reconciled.
-/// `allow_noexecute`: whether the limiter lets a *new* NoExecute taint in
-/// (an existing one is swapped freely between not-ready and unreachable,
-/// as upstream's `SwapNodeControllerTaint`). `None`: unchanged.
-pub fn reconcile_taints(node: &Node, allow_noexecute: bool, now: Timestamp) -> Option<Vec<Taint>> {
+/// `None`: unchanged.
+pub fn reconcile_taints(node: &Node, noexecute: NoExecute, now: Timestamp) -> Option<Vec<Taint>> {
     let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let wanted_ns = noschedule_keys(node);
-    let wanted_ne = noexecute_key(node);
+    let wanted_ne = if noexecute == NoExecute::Remove { None } else { noexecute_key(node) };
+    let allow_noexecute = noexecute == NoExecute::Allow;
     let has_ne = current.iter().any(|t| t.effect == "NoExecute" && (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE));
     let mut out: Vec<Taint> = current
         .iter()
@@ -201,60 +221,6 @@ pub fn wants_new_noexecute(node: &Node) -> bool {
     !taints.is_some_and(|t| t.iter().any(|t| t.effect == "NoExecute" && (t.key == key || t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE)))
 }
 
-/// Upstream zone states over the whole cluster.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Disruption {
-    Normal,
-    Partial,
-    Full,
-}
-
-pub fn disruption(nodes: &[Arc<Node>]) -> Disruption {
-    let total = nodes.len();
-    let unhealthy = nodes.iter().filter(|n| ready_status(n) != Some("True")).count();
-    if total > 0 && unhealthy == total {
-        Disruption::Full
-    } else if total > 0 && unhealthy > 2 && (unhealthy as f64) / (total as f64) >= UNHEALTHY_THRESHOLD {
-        Disruption::Partial
-    } else {
-        Disruption::Normal
-    }
-}
-
-/// The NoExecute tainting rate for a state and cluster size (per second).
-pub fn eviction_rate(state: Disruption, nodes: usize) -> f64 {
-    match state {
-        Disruption::Normal => EVICTION_RATE,
-        Disruption::Partial if nodes > LARGE_CLUSTER_THRESHOLD => SECONDARY_EVICTION_RATE,
-        Disruption::Partial | Disruption::Full => 0.0,
-    }
-}
-
-/// A token bucket with burst 1 over injected time.
-#[derive(Debug, Clone)]
-pub struct RateLimiter {
-    tokens: f64,
-    last: Timestamp,
-}
-
-impl RateLimiter {
-    pub fn new(now: Timestamp) -> RateLimiter {
-        RateLimiter { tokens: 1.0, last: now }
-    }
-
-    pub fn try_take(&mut self, rate: f64, now: Timestamp) -> bool {
-        let elapsed = now.duration_since(self.last).as_secs_f64().max(0.0);
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * rate).min(1.0);
-        if rate > 0.0 && self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// Pod conditions with Ready set to False (upstream `MarkPodsNotReady`),
 /// or `None` when already not ready.
 pub fn pod_not_ready_conditions(pod: &Pod, now: Timestamp) -> Option<Vec<k8s_openapi::api::core::v1::PodCondition>> {
@@ -275,7 +241,7 @@ struct Monitor {
     leases: crate::runtime::Informer<Lease>,
     pods: crate::runtime::Informer<Pod>,
     health: HashMap<String, Health>,
-    limiter: RateLimiter,
+    zones: zones::Zones,
     recorder: EventRecorder,
 }
 
@@ -299,18 +265,55 @@ impl Monitor {
                 }
             }
         }
-        // Taints from the (possibly just updated) cache.
+        // Zone states and taints from the (possibly just updated) cache.
         let nodes = self.nodes.list();
-        let state = disruption(&nodes);
-        let rate = eviction_rate(state, nodes.len());
+        let mode = self.handle_disruption(&nodes, now);
         for node in &nodes {
-            let allow = wants_new_noexecute(node) && self.limiter.try_take(rate, now);
-            if let Some(taints) = reconcile_taints(node, allow, now) {
+            let zone = zones::zone_key(node.metadata.labels.as_ref());
+            let noexecute = if mode == zones::Mode::EnterMasterDisruption {
+                NoExecute::Remove
+            } else if wants_new_noexecute(node) && self.zones.try_taint(&zone, now) {
+                NoExecute::Allow
+            } else {
+                NoExecute::Keep
+            };
+            if let Some(taints) = reconcile_taints(node, noexecute, now) {
                 if let Err(err) = self.set_taints(node, taints).await {
                     tracing::warn!(node = ?node.metadata.name, error = format!("{err:#}"), "could not update node taints");
                 }
             }
         }
+    }
+
+    /// Upstream `handleDisruption`: per-zone states and limiters; on leaving
+    /// master disruption mode every node gets a fresh grace period.
+    fn handle_disruption(&mut self, nodes: &[Arc<Node>], now: Timestamp) -> zones::Mode {
+        let mut zone_ready: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        for node in nodes {
+            let labels = node.metadata.labels.as_ref();
+            let zone = zones::zone_key(labels);
+            self.zones.observe_zone(&zone, now);
+            if !zones::excluded_from_disruption(labels) {
+                zone_ready.entry(zone).or_default().push(ready_status(node) == Some("True"));
+            }
+        }
+        let outcome = self.zones.handle_disruption(&zone_ready, now);
+        for (zone, state) in &outcome.changed {
+            tracing::info!(zone = %zone.replace('\0', ""), state = %state, rate = ?self.zones.rate(zone), "zone is now in a new state");
+        }
+        match outcome.mode {
+            zones::Mode::EnterMasterDisruption => {
+                tracing::info!("all nodes are not Ready; entering master disruption mode (no NoExecute tainting)");
+            }
+            zones::Mode::ExitMasterDisruption => {
+                tracing::info!("some nodes are Ready; exiting master disruption mode");
+                for health in self.health.values_mut() {
+                    health.probe = now;
+                }
+            }
+            zones::Mode::Steady => {}
+        }
+        outcome.mode
     }
 
     async fn mark_unknown(&self, node: &Node, conditions: Vec<NodeCondition>) -> anyhow::Result<()> {
@@ -365,7 +368,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
         leases,
         pods,
         health: HashMap::new(),
-        limiter: RateLimiter::new(Timestamp::now()),
+        zones: zones::Zones::new(zones::EvictionConfig::default()),
         recorder: EventRecorder::new(ctx.client.clone(), "node-controller"),
     };
     let period = MONITOR_PERIOD.min(ctx.settings.node_monitor_grace_period / 2).max(Duration::from_millis(200));
@@ -443,39 +446,38 @@ mod tests {
         let keys = |t: Option<Vec<Taint>>| t.map(|v| v.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect::<Vec<_>>());
         // Unknown: unreachable NoSchedule + NoExecute when allowed.
         assert_eq!(
-            keys(reconcile_taints(&node(Some("Unknown"), vec![]), true, at(0))),
+            keys(reconcile_taints(&node(Some("Unknown"), vec![]), NoExecute::Allow, at(0))),
             Some(vec![format!("{TAINT_UNREACHABLE}:NoSchedule"), format!("{TAINT_UNREACHABLE}:NoExecute")])
         );
         // Not allowed by the limiter: only NoSchedule.
-        assert_eq!(keys(reconcile_taints(&node(Some("Unknown"), vec![]), false, at(0))), Some(vec![format!("{TAINT_UNREACHABLE}:NoSchedule")]));
+        assert_eq!(keys(reconcile_taints(&node(Some("Unknown"), vec![]), NoExecute::Keep, at(0))), Some(vec![format!("{TAINT_UNREACHABLE}:NoSchedule")]));
         // Swap not-ready -> unreachable without the limiter.
-        let swapped = reconcile_taints(&node(Some("Unknown"), vec![taint(TAINT_NOT_READY, "NoSchedule"), taint(TAINT_NOT_READY, "NoExecute")]), false, at(0));
+        let swapped = reconcile_taints(&node(Some("Unknown"), vec![taint(TAINT_NOT_READY, "NoSchedule"), taint(TAINT_NOT_READY, "NoExecute")]), NoExecute::Keep, at(0));
         assert_eq!(keys(swapped), Some(vec![format!("{TAINT_UNREACHABLE}:NoSchedule"), format!("{TAINT_UNREACHABLE}:NoExecute")]));
         // Ready again: managed taints go, others stay.
-        let healed = reconcile_taints(&node(Some("True"), vec![taint(TAINT_UNREACHABLE, "NoExecute"), taint("user", "NoSchedule")]), false, at(0));
+        let healed = reconcile_taints(&node(Some("True"), vec![taint(TAINT_UNREACHABLE, "NoExecute"), taint("user", "NoSchedule")]), NoExecute::Keep, at(0));
         assert_eq!(keys(healed), Some(vec!["user:NoSchedule".to_string()]));
-        assert_eq!(reconcile_taints(&node(Some("True"), vec![]), true, at(0)), None);
+        assert_eq!(reconcile_taints(&node(Some("True"), vec![]), NoExecute::Allow, at(0)), None);
         // Unschedulable.
         let mut cordoned = node(Some("True"), vec![]);
         if let Some(s) = cordoned.spec.as_mut() {
             s.unschedulable = Some(true);
         }
-        assert_eq!(keys(reconcile_taints(&cordoned, false, at(0))), Some(vec![format!("{TAINT_UNSCHEDULABLE}:NoSchedule")]));
+        assert_eq!(keys(reconcile_taints(&cordoned, NoExecute::Keep, at(0))), Some(vec![format!("{TAINT_UNSCHEDULABLE}:NoSchedule")]));
     }
 
     #[test]
-    fn disruption_and_rates() {
-        let mk = |ready: &[&str]| ready.iter().map(|s| Arc::new(node(Some(s), vec![]))).collect::<Vec<_>>();
-        assert_eq!(disruption(&mk(&["True", "False"])), Disruption::Normal);
-        assert_eq!(disruption(&mk(&["Unknown", "Unknown"])), Disruption::Full);
-        assert_eq!(disruption(&mk(&["True", "False", "False", "Unknown"])), Disruption::Partial);
-        assert_eq!(eviction_rate(Disruption::Normal, 3), EVICTION_RATE);
-        assert_eq!(eviction_rate(Disruption::Partial, 100), SECONDARY_EVICTION_RATE);
-        assert_eq!(eviction_rate(Disruption::Partial, 10), 0.0);
-        let mut rl = RateLimiter::new(at(0));
-        assert!(rl.try_take(0.1, at(0)));
-        assert!(!rl.try_take(0.1, at(5)));
-        assert!(rl.try_take(0.1, at(10)));
-        assert!(!rl.try_take(0.0, at(100)));
+    fn master_disruption_removes_noexecute_taints() {
+        let keys = |t: Option<Vec<Taint>>| t.map(|v| v.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect::<Vec<_>>());
+        let tainted = node(Some("Unknown"), vec![taint(TAINT_UNREACHABLE, "NoSchedule"), taint(TAINT_UNREACHABLE, "NoExecute"), taint("user", "NoExecute")]);
+        assert_eq!(
+            keys(reconcile_taints(&tainted, NoExecute::Remove, at(0))),
+            Some(vec![format!("{TAINT_UNREACHABLE}:NoSchedule"), "user:NoExecute".to_string()])
+        );
+        // Kept otherwise; a not-yet-tainted node gets none.
+        assert_eq!(reconcile_taints(&tainted, NoExecute::Keep, at(0)), None);
+        let bare = node(Some("Unknown"), vec![taint(TAINT_UNREACHABLE, "NoSchedule")]);
+        assert_eq!(reconcile_taints(&bare, NoExecute::Remove, at(0)), None);
+        assert!(wants_new_noexecute(&bare));
     }
 }

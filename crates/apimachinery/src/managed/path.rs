@@ -46,7 +46,12 @@ impl PathElement {
     /// The `fieldsV1` key form, as upstream `SerializePathElement`.
     pub fn to_key_string(&self) -> String {
         match self {
-            PathElement::Field(name) => format!("f:{name}"),
+            PathElement::Field(name) => {
+                let mut key = String::with_capacity(name.len() + 2);
+                key.push_str("f:");
+                key.push_str(name);
+                key
+            }
             PathElement::Key(fields) => {
                 let inner: Vec<String> = fields
                     .iter()

@@ -236,12 +236,32 @@ impl FieldSet {
         if include_self && !self.is_empty() {
             out.insert(".".to_string(), Value::Object(Map::new()));
         }
-        let elements: BTreeSet<&PathElement> =
-            self.members.iter().chain(self.children.keys()).collect();
-        for pe in elements {
-            let value = match self.children.get(pe) {
-                Some(child) => child.emit(self.members.contains(pe)),
-                None => Map::new(),
+        // Members and children are each sorted: merge them in order.
+        let mut members = self.members.iter().peekable();
+        let mut children = self.children.iter().peekable();
+        loop {
+            let (pe, value) = match (members.peek(), children.peek()) {
+                (None, None) => break,
+                (Some(m), Some((c, child))) if *c <= *m => {
+                    let is_member = *c == *m;
+                    let pe = *c;
+                    let value = child.emit(is_member);
+                    children.next();
+                    if is_member {
+                        members.next();
+                    }
+                    (pe, value)
+                }
+                (None, Some((c, child))) => {
+                    let (pe, value) = (*c, child.emit(false));
+                    children.next();
+                    (pe, value)
+                }
+                (Some(m), _) => {
+                    let pe = *m;
+                    members.next();
+                    (pe, Map::new())
+                }
             };
             out.insert(pe.to_key_string(), Value::Object(value));
         }
