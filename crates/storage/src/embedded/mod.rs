@@ -32,6 +32,7 @@ use tracing::instrument;
 
 pub use compaction::AutoCompaction;
 pub use schema::FORMAT_VERSION;
+pub use writer::WriterStats;
 
 use apply::{Op, Outcome};
 use error::internal;
@@ -85,6 +86,7 @@ impl Default for EmbeddedConfig {
 struct Shared {
     revision: AtomicI64,
     compacted: AtomicI64,
+    stats: writer::Stats,
 }
 
 /// The redb-backed [`Store`]. See the module docs.
@@ -117,6 +119,7 @@ impl EmbeddedStore {
         let shared = Arc::new(Shared {
             revision: AtomicI64::new(counters.revision),
             compacted: AtomicI64::new(counters.compacted),
+            stats: writer::Stats::default(),
         });
         let (requests_tx, requests_rx) = mpsc::channel(config.queue_capacity.max(1));
         let (events, _) = broadcast::channel(config.watch_broadcast_capacity.max(1));
@@ -151,6 +154,11 @@ impl EmbeddedStore {
             writer_done,
             config,
         })
+    }
+
+    /// What the writer has done so far (group-commit batches and their cost).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.shared.stats.snapshot()
     }
 
     /// Stop the writer (after it finished the queued writes) and release the

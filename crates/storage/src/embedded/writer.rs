@@ -11,9 +11,9 @@
 //! It runs on a dedicated OS thread (redb is blocking), so async callers never
 //! block a runtime worker; reads do not go through here at all.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -25,6 +25,47 @@ use super::error::Ctx;
 use super::schema::{META, META_COMPACTED, META_REVISION};
 use super::{EventBatch, Shared};
 use crate::{Result, Revision, StorageError};
+
+/// Running totals of the writer's work, for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    batches: AtomicU64,
+    writes: AtomicU64,
+    apply_nanos: AtomicU64,
+    commit_nanos: AtomicU64,
+}
+
+/// A copy of [`Stats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Group-commit transactions committed.
+    pub batches: u64,
+    /// Writes they held.
+    pub writes: u64,
+    /// Time spent applying writes to open transactions.
+    pub apply: Duration,
+    /// Time spent committing (including the fsync).
+    pub commit: Duration,
+}
+
+impl Stats {
+    fn record(&self, writes: usize, apply: Duration, commit: Duration) {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+        self.apply_nanos.fetch_add(nanos(apply), Ordering::Relaxed);
+        self.commit_nanos.fetch_add(nanos(commit), Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            apply: Duration::from_nanos(self.apply_nanos.load(Ordering::Relaxed)),
+            commit: Duration::from_nanos(self.commit_nanos.load(Ordering::Relaxed)),
+        }
+    }
+}
 
 /// One write waiting for the writer.
 pub struct Request {
@@ -97,6 +138,8 @@ impl Writer {
 
     /// One transaction for the whole batch; a storage error aborts all of it.
     fn apply_and_commit(&self, ops: Vec<Op>, state: &mut BatchState) -> Result<Vec<Verdict>> {
+        let started = Instant::now();
+        let writes = ops.len();
         let mut txn = self.db.begin_write().ctx("begin write")?;
         txn.set_durability(Durability::Immediate)
             .ctx("set durability")?;
@@ -109,7 +152,11 @@ impl Writer {
             tables.save_counters(state)?;
             verdicts
         };
+        let applied = Instant::now();
         txn.commit().ctx("commit")?;
+        self.shared
+            .stats
+            .record(writes, applied - started, applied.elapsed());
         Ok(verdicts)
     }
 
