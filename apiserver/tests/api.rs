@@ -569,6 +569,11 @@ async fn admission_defaults_pods_and_claims() {
     let r = s.post(PODS, &unknown).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     assert!(r.body["message"].as_str().unwrap().contains("no PriorityClass with name nope was found"));
+    // A global default class applies to pods that name none.
+    let r = s.post("/apis/scheduling.k8s.io/v1/priorityclasses", &json!({"metadata": {"name": "batch"}, "value": 1000, "globalDefault": true, "preemptionPolicy": "Never"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let p = s.post(PODS, &pod("defaulted")).await.body;
+    assert_eq!((&p["spec"]["priority"], &p["spec"]["priorityClassName"], &p["spec"]["preemptionPolicy"]), (&json!(1000), &json!("batch"), &json!("Never")), "{p}");
     s.post("/apis/storage.k8s.io/v1/storageclasses", &json!({"metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "rancher.io/local-path"})).await;
     let r = s.post("/api/v1/namespaces/default/persistentvolumeclaims", &json!({"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})).await;
     assert_eq!(r.body["spec"]["storageClassName"], "local-path", "{}", r.text);

@@ -240,21 +240,21 @@ impl AdmissionPlugin for Priority {
         }
         let Some(pc_def) = ctx.state.registry.get("scheduling.k8s.io", "v1", "priorityclasses").cloned() else { return Ok(()) };
         let requested = obj.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("").to_string();
-        let list = |ctx: &Ctx| -> Vec<Value> {
+        let list = |ctx: &Ctx| -> Vec<PriorityClassView> {
             let (snapshot, _) = ctx.state.cache.list(&pc_def, &crate::cache::Filter::default(), None, 0);
-            snapshot.items.iter().map(|o| o.value()).collect()
+            snapshot.items.iter().filter_map(|o| serde_json::from_slice(&o.json).ok()).collect()
         };
-        let named = |classes: &[Value]| classes.iter().any(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(requested.as_str()));
+        let named = |classes: &[PriorityClassView]| classes.iter().any(|c| c.metadata.name == requested);
         let classes = if requested.is_empty() {
             list(ctx)
         } else {
             cached_or_consistent(ctx, || Some(list(ctx)).filter(|c| named(c))).await?.unwrap_or_else(|| list(ctx))
         };
         let chosen = if requested.is_empty() {
-            classes.iter().filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0)).cloned()
+            classes.into_iter().filter(|c| c.global_default).min_by_key(|c| c.value)
         } else {
-            match classes.iter().find(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(requested.as_str())) {
-                Some(c) => Some(c.clone()),
+            match classes.into_iter().find(|c| c.metadata.name == requested) {
+                Some(c) => Some(c),
                 None => {
                     return Err(ApiError::forbidden("", "pods", obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""), &format!("no PriorityClass with name {requested} was found")));
                 }
@@ -263,12 +263,10 @@ impl AdmissionPlugin for Priority {
         let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
         match chosen {
             Some(c) => {
-                spec.insert("priority".into(), c.get("value").cloned().unwrap_or(serde_json::json!(0)));
-                if let Some(name) = c.pointer("/metadata/name") {
-                    spec.insert("priorityClassName".into(), name.clone());
-                }
-                let policy = c.get("preemptionPolicy").cloned().unwrap_or(serde_json::json!("PreemptLowerPriority"));
-                spec.insert("preemptionPolicy".into(), policy);
+                spec.insert("priority".into(), serde_json::json!(c.value));
+                spec.insert("priorityClassName".into(), serde_json::json!(c.metadata.name));
+                let policy = c.preemption_policy.unwrap_or_else(|| "PreemptLowerPriority".to_string());
+                spec.insert("preemptionPolicy".into(), serde_json::json!(policy));
             }
             None => {
                 spec.insert("priority".into(), serde_json::json!(0));
@@ -276,6 +274,24 @@ impl AdmissionPlugin for Priority {
         }
         Ok(())
     }
+}
+
+/// What Priority admission reads of a PriorityClass (serde skips the rest).
+#[derive(serde::Deserialize)]
+struct PriorityClassView {
+    metadata: NameOnly,
+    #[serde(default)]
+    value: i32,
+    #[serde(default, rename = "globalDefault")]
+    global_default: bool,
+    #[serde(default, rename = "preemptionPolicy")]
+    preemption_policy: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct NameOnly {
+    #[serde(default)]
+    name: String,
 }
 
 /// PVCs without a class get the default StorageClass (upstream DefaultStorageClass).
