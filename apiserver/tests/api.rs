@@ -379,8 +379,12 @@ async fn read_events(body: axum::body::Body, n: usize) -> Vec<Value> {
 }
 
 async fn open_watch(s: &TestServer, path: &str) -> axum::body::Body {
+    open_watch_accepting(s, path, "application/json").await
+}
+
+async fn open_watch_accepting(s: &TestServer, path: &str, accept: &str) -> axum::body::Body {
     use tower::ServiceExt;
-    let mut req = axum::http::Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+    let mut req = axum::http::Request::builder().uri(path).header("accept", accept).body(axum::body::Body::empty()).unwrap();
     req.extensions_mut().insert(apiserver::tls::InsecurePort);
     let resp = s.built.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -419,16 +423,9 @@ async fn watch_resumes_filters_and_translates() {
 
 #[tokio::test]
 async fn watch_table_sends_columns_once() {
-    use tower::ServiceExt;
     let s = TestServer::embedded().await;
     s.post(PODS, &pod("t1")).await;
-    let mut req = axum::http::Request::builder()
-        .uri(format!("{PODS}?watch=true"))
-        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-        .body(axum::body::Body::empty())
-        .unwrap();
-    req.extensions_mut().insert(apiserver::tls::InsecurePort);
-    let body = s.built.router.clone().oneshot(req).await.unwrap().into_body();
+    let body = open_watch_accepting(&s, &format!("{PODS}?watch=true"), "application/json;as=Table;v=v1;g=meta.k8s.io").await;
     s.post(PODS, &pod("t2")).await;
     let events = read_events(body, 2).await;
     assert_eq!(events[0]["object"]["kind"], "Table");
@@ -702,14 +699,7 @@ async fn partial_object_metadata_for_get_list_and_watch() {
     assert_eq!(r.body["items"][0]["metadata"]["name"], "m1");
     assert!(r.body["items"][0].get("spec").is_none());
 
-    use tower::ServiceExt;
-    let mut req = axum::http::Request::builder()
-        .uri(format!("{PODS}?watch=true&allowWatchBookmarks=true"))
-        .header("accept", META)
-        .body(axum::body::Body::empty())
-        .unwrap();
-    req.extensions_mut().insert(apiserver::tls::InsecurePort);
-    let body = s.built.router.clone().oneshot(req).await.unwrap().into_body();
+    let body = open_watch_accepting(&s, &format!("{PODS}?watch=true&allowWatchBookmarks=true"), META).await;
     s.post(PODS, &pod("m2")).await;
     let events = read_events(body, 2).await;
     assert_eq!(events[0]["object"]["kind"], "PartialObjectMetadata");
