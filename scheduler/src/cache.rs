@@ -8,6 +8,7 @@
 //! *confirmed* when the informer shows the pod with its `nodeName`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -16,10 +17,25 @@ use crate::listers::Listers;
 use crate::podinfo::{pod_key, HostPort, PodInfo};
 use crate::resources::Resource;
 
+/// Upstream `nextGeneration`: a process-wide counter stamping every
+/// version of every [`NodeInfo`], so that a stamp names one content of one
+/// node for the life of the process. Plugins keeping per-node indexes across
+/// cycles (PodTopologySpread's domain counts) compare stamps to find the
+/// nodes that changed. Starts at 1: 0 means "never seen".
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// One node and what runs (or is assumed to run) on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub node: Arc<Node>,
+    /// Changes (to a value never used before) whenever the node or its pods
+    /// change through the methods below; a clone keeps it, as it keeps the
+    /// content. Never 0.
+    generation: u64,
     pub pods: Vec<Arc<PodInfo>>,
     pub pods_with_affinity: Vec<Arc<PodInfo>>,
     pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
@@ -47,6 +63,7 @@ impl NodeInfo {
     pub fn new(node: Arc<Node>) -> NodeInfo {
         let mut info = NodeInfo {
             node: node.clone(),
+            generation: next_generation(),
             pods: Vec::new(),
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
@@ -62,6 +79,7 @@ impl NodeInfo {
     }
 
     pub fn set_node(&mut self, node: Arc<Node>) {
+        self.generation = next_generation();
         let status = node.status.as_ref();
         self.allocatable = Resource::from_list(status.and_then(|s| s.allocatable.as_ref()));
         self.image_sizes.clear();
@@ -81,7 +99,13 @@ impl NodeInfo {
         self.node.metadata.labels.as_ref()
     }
 
+    /// This version's stamp (see [`NodeInfo`]`::generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn add_pod(&mut self, info: Arc<PodInfo>) {
+        self.generation = next_generation();
         self.requested.add(&info.requests);
         self.non_zero_requested.add(&info.non_zero_requests);
         for p in &info.host_ports {
@@ -102,6 +126,7 @@ impl NodeInfo {
     /// Removes the pod with `key`; false when it was not here.
     pub fn remove_pod(&mut self, key: &str) -> bool {
         let Some(idx) = self.pods.iter().position(|p| p.key == key) else { return false };
+        self.generation = next_generation();
         let info = self.pods.swap_remove(idx);
         self.requested.sub(&info.requests);
         self.non_zero_requested.sub(&info.non_zero_requests);
@@ -309,12 +334,14 @@ impl Cache {
             names.sort();
             snapshot.nodes = names.iter().filter_map(|n| self.nodes.get(*n).cloned()).collect();
             snapshot.index = snapshot.nodes.iter().enumerate().map(|(i, n)| (n.name().to_string(), i)).collect();
+            snapshot.rebuild_affinity_lists();
             self.structure_changed = false;
             self.dirty.clear();
         } else {
             for name in self.dirty.drain() {
                 if let (Some(&i), Some(info)) = (snapshot.index.get(&name), self.nodes.get(&name)) {
                     snapshot.nodes[i] = info.clone();
+                    snapshot.update_affinity_lists(i);
                 }
             }
         }
@@ -336,6 +363,24 @@ pub struct Snapshot {
     pub listers: Listers,
     /// Pods nominated (by preemption) to each node, not yet bound.
     pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
+    /// Positions in `nodes` of the nodes with pods that have affinity
+    /// terms, ascending (upstream `havePodsWithAffinityNodeInfoList`).
+    with_affinity: Vec<usize>,
+    /// Positions of the nodes with pods that have required anti-affinity
+    /// (upstream `havePodsWithRequiredAntiAffinityNodeInfoList`).
+    with_required_anti_affinity: Vec<usize>,
+}
+
+/// Keeps the ascending position list `list` in step with whether node
+/// `i` belongs to it.
+fn set_member(list: &mut Vec<usize>, i: usize, member: bool) {
+    match (list.binary_search(&i), member) {
+        (Ok(at), false) => {
+            list.remove(at);
+        }
+        (Err(at), true) => list.insert(at, i),
+        _ => {}
+    }
 }
 
 impl Snapshot {
@@ -353,7 +398,33 @@ impl Snapshot {
                 *counts.entry(image.clone()).or_insert(0) += 1;
             }
         }
-        Snapshot { nodes, index, image_counts: Arc::new(counts), listers, nominated: Default::default() }
+        let mut snapshot = Snapshot { nodes, index, image_counts: Arc::new(counts), listers, ..Default::default() };
+        snapshot.rebuild_affinity_lists();
+        snapshot
+    }
+
+    fn rebuild_affinity_lists(&mut self) {
+        self.with_affinity = (0..self.nodes.len()).filter(|&i| !self.nodes[i].pods_with_affinity.is_empty()).collect();
+        self.with_required_anti_affinity = (0..self.nodes.len()).filter(|&i| !self.nodes[i].pods_with_required_anti_affinity.is_empty()).collect();
+    }
+
+    /// Node `i` was replaced: update its membership of the affinity lists.
+    fn update_affinity_lists(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        let (affinity, anti) = (!n.pods_with_affinity.is_empty(), !n.pods_with_required_anti_affinity.is_empty());
+        set_member(&mut self.with_affinity, i, affinity);
+        set_member(&mut self.with_required_anti_affinity, i, anti);
+    }
+
+    /// The nodes with at least one pod that has affinity terms (InterPodAffinity
+    /// scoring for a pod without terms of its own looks only at these).
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_affinity.iter().filter_map(|&i| self.nodes.get(i))
+    }
+
+    /// The nodes with at least one pod that has required anti-affinity.
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_required_anti_affinity.iter().filter_map(|&i| self.nodes.get(i))
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
@@ -415,6 +486,48 @@ mod tests {
         cache.remove_pod("default/p");
         cache.update_snapshot(&mut snap);
         assert_eq!(snap.get("n1").unwrap().pods.len(), 0);
+    }
+
+    #[test]
+    fn affinity_lists_follow_the_cache() {
+        // Random placements and removals of pods with and without
+        // (anti-)affinity and node adds/removes; the snapshot's lists always
+        // equal a scan of its nodes.
+        use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity};
+        let term = || PodAffinityTerm { topology_key: "kubernetes.io/hostname".into(), ..Default::default() };
+        let anti = Affinity {
+            pod_anti_affinity: Some(PodAntiAffinity { required_during_scheduling_ignored_during_execution: Some(vec![term()]), ..Default::default() }),
+            ..Default::default()
+        };
+        let mut cache = Cache::new();
+        let mut snap = Snapshot::default();
+        let mut rnd = crate::testutil::rng(0x2545_F491_4F6C_DD1D);
+        let mut placed: Vec<String> = Vec::new();
+        for step in 0..1500 {
+            let n = format!("n{}", rnd(10));
+            match rnd(6) {
+                0 => cache.add_or_update_node(node(&n).build()),
+                1 if rnd(4) == 0 => cache.remove_node(&n),
+                2 | 3 => {
+                    let name = format!("p{step}");
+                    let b = pod(&name).node(&n);
+                    let b = if rnd(2) == 0 { b.affinity(anti.clone()) } else { b };
+                    cache.assume_pod(Arc::new(b.build()), &n);
+                    placed.push(format!("default/{name}"));
+                }
+                4 if !placed.is_empty() => {
+                    let i = rnd(placed.len() as u64);
+                    cache.remove_pod(&placed.swap_remove(i));
+                }
+                _ => {}
+            }
+            cache.update_snapshot(&mut snap);
+            let names = |it: &mut dyn Iterator<Item = &Arc<NodeInfo>>| it.map(|n| n.name().to_string()).collect::<Vec<_>>();
+            let want_aff = names(&mut snap.nodes.iter().filter(|n| !n.pods_with_affinity.is_empty()));
+            let want_anti = names(&mut snap.nodes.iter().filter(|n| !n.pods_with_required_anti_affinity.is_empty()));
+            assert_eq!(names(&mut snap.nodes_with_affinity()), want_aff, "step {step}");
+            assert_eq!(names(&mut snap.nodes_with_required_anti_affinity()), want_anti, "step {step}");
+        }
     }
 
     #[test]

@@ -157,3 +157,15 @@ pub fn node_with(n: NodeBuilder, pods: Vec<Pod>) -> NodeInfo {
     }
     info
 }
+
+/// A deterministic xorshift generator for randomized tests: each call
+/// returns a number below `n`.
+pub fn rng(seed: u64) -> impl FnMut(u64) -> usize {
+    let mut x = seed;
+    move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n) as usize
+    }
+}

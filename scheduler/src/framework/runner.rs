@@ -285,8 +285,9 @@ impl Framework {
     /// Score, NormalizeScore and weights; returns the weighted sum per node
     /// (in `nodes` order).
     pub fn run_score(&self, state: &CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Result<Vec<NodeScore>, Status> {
-        let mut totals: Vec<NodeScore> = nodes.iter().map(|n| NodeScore { name: n.name().to_string(), score: 0 }).collect();
-        let mut scores: Vec<NodeScore> = totals.clone();
+        // One name per node (normalisation reads them), weighted totals apart.
+        let mut totals: Vec<i64> = vec![0; nodes.len()];
+        let mut scores: Vec<NodeScore> = nodes.iter().map(|n| NodeScore { name: n.name().to_string(), score: 0 }).collect();
         for (p, weight) in &self.score {
             if state.skip_score.contains(p.name()) {
                 continue;
@@ -303,10 +304,13 @@ impl Framework {
                 if s.score < 0 || s.score > MAX_NODE_SCORE {
                     return Err(Status::error(format!("plugin {:?} returns an invalid score {}, it should in the range of [0, {MAX_NODE_SCORE}] after normalizing", p.name(), s.score)));
                 }
-                totals[i].score += s.score * weight;
+                totals[i] += s.score * weight;
             }
         }
-        Ok(totals)
+        for (s, total) in scores.iter_mut().zip(totals) {
+            s.score = total;
+        }
+        Ok(scores)
     }
 
     /// The part of `state` the binding cycle can read: the entries of

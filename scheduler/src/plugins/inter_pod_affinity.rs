@@ -141,7 +141,7 @@ impl Plugin for InterPodAffinity {
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> (Option<PreFilterResult>, Status) {
         let mut s = FilterState { ns_labels: snapshot.namespace_labels(pod.namespace()).unwrap_or_default(), ..Default::default() };
-        for node in &snapshot.nodes {
+        for node in snapshot.nodes_with_required_anti_affinity() {
             for existing in &node.pods_with_required_anti_affinity {
                 for t in &existing.required_anti_affinity {
                     if t.matches(&pod.pod, Some(&s.ns_labels)) {
@@ -275,7 +275,10 @@ impl PreScorePlugin for InterPodAffinity {
         let own_ns = snapshot.namespace_labels(pod.namespace());
         let mut m: HashMap<String, HashMap<String, i64>> = HashMap::new();
         let mut ns_cache: HashMap<String, Option<BTreeMap<String, String>>> = HashMap::new();
-        for node in &snapshot.nodes {
+        // Without terms of its own, only pods with affinity terms matter:
+        // only the nodes holding such pods are visited.
+        let nodes: Box<dyn Iterator<Item = &Arc<NodeInfo>>> = if has_constraints { Box::new(snapshot.nodes.iter()) } else { Box::new(snapshot.nodes_with_affinity()) };
+        for node in nodes {
             if node.labels().is_none_or(|l| l.is_empty()) {
                 continue;
             }

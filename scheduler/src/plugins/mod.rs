@@ -14,6 +14,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod priority_sort;
+pub mod spread_index;
 pub mod taint_toleration;
 pub mod volume_binding;
 pub mod volume_restrictions;

@@ -16,13 +16,14 @@
 //!   Default weight 2.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use apimachinery::selector::labels::{LabelSelector, Operator, Requirement};
 use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
 use serde::Deserialize;
 
 use super::helper::{find_untolerated, node_taints, pod_matches_node_selector_and_affinity, pod_tolerations};
+use super::spread_index::{DomainCounts, DomainView, ViewKey, Views};
 use crate::cache::{NodeInfo, Snapshot};
 use crate::framework::{
     CycleState, FilterPlugin, NodeScore, Plugin, PluginArgs, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
@@ -49,6 +50,14 @@ pub struct Constraint {
 pub struct PodTopologySpread {
     /// `None`: system defaults.
     default_constraints: Option<Vec<TopologySpreadConstraint>>,
+    /// Domain counts kept across cycles (see `spread_index`).
+    views: Mutex<Views>,
+}
+
+impl PodTopologySpread {
+    fn with_defaults(default_constraints: Option<Vec<TopologySpreadConstraint>>) -> PodTopologySpread {
+        PodTopologySpread { default_constraints, views: Mutex::new(Views::default()) }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +196,85 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
     constraints.iter().all(|c| labels.is_some_and(|l| l.contains_key(&c.topology_key)))
 }
 
+/// What `node` adds to constraint `c`'s domain counts (upstream PreFilter's
+/// per-node step): nothing unless it carries every key in `required_keys`
+/// and passes `c`'s inclusion policies; else its value of `c`'s key and
+/// the pods on it counted by [`count_matching`].
+fn contribution<'n>(c: &Constraint, required_keys: &[String], pod: &Pod, ns: &str, node: &'n NodeInfo) -> Option<(&'n str, i64)> {
+    let labels = node.labels()?;
+    if !required_keys.iter().all(|k| labels.contains_key(k)) || !passes_inclusion(c, pod, node) {
+        return None;
+    }
+    let value = labels.get(&c.topology_key)?;
+    Some((value.as_str(), count_matching(&node.pods, &c.selector, ns)))
+}
+
+/// The view of constraint `c` for `pod`: everything [`contribution`] reads
+/// besides the node. `None` if the pod's fields cannot be serialised (the
+/// counts are then computed without a view).
+fn view_key(c: &Constraint, required_keys: &[String], pod: &Pod, ns: &str) -> Option<ViewKey> {
+    let spec = pod.spec.as_ref();
+    let (node_selector, required_affinity) = if c.honor_node_affinity {
+        (
+            spec.and_then(|s| s.node_selector.as_ref()),
+            spec.and_then(|s| s.affinity.as_ref()).and_then(|a| a.node_affinity.as_ref()).and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref()),
+        )
+    } else {
+        (None, None)
+    };
+    let tolerations = if c.honor_taints { spec.and_then(|s| s.tolerations.as_ref()) } else { None };
+    let inclusion = serde_json::to_string(&(node_selector, required_affinity, c.honor_taints, tolerations)).ok()?;
+    let mut keys = required_keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    Some(ViewKey { namespace: ns.to_string(), selector: c.selector.clone(), topology_key: c.topology_key.clone(), required_keys: keys, inclusion })
+}
+
+/// Gives a closure the signature [`DomainView::refresh`] needs (its result
+/// borrows from its argument), which a `let` binding cannot infer.
+fn per_node<F: Fn(&NodeInfo) -> Option<(&str, i64)>>(f: F) -> F {
+    f
+}
+
+impl PodTopologySpread {
+    /// Matching pods per domain of `c` over the snapshot's nodes, from the
+    /// view kept across cycles (brought up to date here), handed to `read`.
+    fn with_domain_counts<R>(&self, c: &Constraint, required_keys: &[String], pod: &PodInfo, snapshot: &Snapshot, read: impl FnOnce(&DomainCounts) -> R) -> R {
+        let ns = pod.namespace();
+        let contribute = per_node(|n| contribution(c, required_keys, &pod.pod, ns, n));
+        self.with_view(view_key(c, required_keys, &pod.pod, ns), snapshot, contribute, read)
+    }
+
+    /// Score's hostname count (upstream `countPodsMatchSelector` over the
+    /// node's own pods, whatever its labels): one "domain" per node, named
+    /// by the node, so [`DomainCounts::node_count`] answers for every node
+    /// of this snapshot.
+    fn with_pods_per_node<R>(&self, c: &Constraint, pod: &PodInfo, snapshot: &Snapshot, read: impl FnOnce(&DomainCounts) -> R) -> R {
+        let ns = pod.namespace();
+        let contribute = per_node(|n| Some((n.name(), count_matching(&n.pods, &c.selector, ns))));
+        // An empty topology key (no label key is empty) marks the per-node view.
+        let key = ViewKey { namespace: ns.to_string(), selector: c.selector.clone(), topology_key: String::new(), required_keys: Vec::new(), inclusion: String::new() };
+        self.with_view(Some(key), snapshot, contribute, read)
+    }
+
+    /// The view for `key` refreshed with `contribute` (a throwaway one when
+    /// there is no key), handed to `read`.
+    fn with_view<F, R>(&self, key: Option<ViewKey>, snapshot: &Snapshot, contribute: F, read: impl FnOnce(&DomainCounts) -> R) -> R
+    where
+        F: Fn(&NodeInfo) -> Option<(&str, i64)>,
+    {
+        let Some(key) = key else {
+            let mut view = DomainView::default();
+            view.refresh(&snapshot.nodes, contribute);
+            return read(view.domains());
+        };
+        let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        let view = views.view(&key);
+        view.refresh(&snapshot.nodes, contribute);
+        read(view.domains())
+    }
+}
+
 fn passes_inclusion(c: &Constraint, pod: &Pod, node: &NodeInfo) -> bool {
     if c.honor_node_affinity && !pod_matches_node_selector_and_affinity(pod, &node.node) {
         return false;
@@ -244,81 +332,14 @@ impl FilterState {
     }
 }
 
-/// Domain value → matching pods. foldhash: PreFilter hashes every node's
-/// value (5,000 hostnames on 5,000 nodes) for every pod, and SipHash's
-/// DoS resistance buys nothing for label values the cluster already holds.
-type Counts = HashMap<String, i64, foldhash::fast::RandomState>;
-
-/// Counts per domain value with an exact running minimum: the minimum and
-/// how many domains hold it are updated in O(1), and only a rise of the
-/// last domain at the minimum rescans (upstream keeps the two smallest
-/// domains, `criticalPaths`, which can go stale after AddPod; this never
-/// does). Domains stay when their count drops to 0, as upstream's map.
-#[derive(Clone, Debug, Default)]
-struct DomainCounts {
-    counts: Counts,
-    min: i64,
-    /// Domains whose count equals `min` (0 only when empty).
-    at_min: usize,
-}
-
-impl DomainCounts {
-    fn from_counts(counts: Counts) -> DomainCounts {
-        let mut d = DomainCounts { counts, min: 0, at_min: 0 };
-        d.rescan();
-        d
-    }
-
-    fn rescan(&mut self) {
-        self.min = self.counts.values().copied().min().unwrap_or(0);
-        self.at_min = self.counts.values().filter(|n| **n == self.min).count();
-    }
-
-    fn len(&self) -> usize {
-        self.counts.len()
-    }
-
-    fn get(&self, value: &str) -> i64 {
-        self.counts.get(value).copied().unwrap_or(0)
-    }
-
-    fn min(&self) -> Option<i64> {
-        (!self.counts.is_empty()).then_some(self.min)
-    }
-
-    fn add(&mut self, value: &str, delta: i64) {
-        let Some(count) = self.counts.get_mut(value) else {
-            let was_empty = self.counts.is_empty();
-            self.counts.insert(value.to_string(), delta);
-            if was_empty || delta < self.min {
-                (self.min, self.at_min) = (delta, 1);
-            } else if delta == self.min {
-                self.at_min += 1;
-            }
-            return;
-        };
-        let old = *count;
-        *count += delta;
-        let new = *count;
-        if old == self.min {
-            self.at_min -= 1;
-        }
-        if new < self.min || (self.at_min == 0 && new < old) {
-            (self.min, self.at_min) = (new, 1);
-        } else if self.at_min == 0 {
-            self.rescan();
-        } else if new == self.min {
-            self.at_min += 1;
-        }
-    }
-}
-
 #[derive(Clone)]
 struct ScoreState {
     constraints: Vec<Constraint>,
     ignored: HashSet<String>,
     /// Per constraint: domain value → matching pods (empty for hostname).
     counts: Vec<HashMap<String, i64>>,
+    /// Per hostname constraint: matching pods per node of the snapshot.
+    per_node: Vec<Option<DomainCounts>>,
     weights: Vec<f64>,
 }
 
@@ -346,40 +367,11 @@ impl PreFilterPlugin for PodTopologySpread {
         if hard.is_empty() {
             return (None, Status::skip());
         }
-        // Constraints with the same selector (the usual case) share one
-        // count of matching pods per node.
-        let same_as: Vec<usize> = (0..hard.len()).map(|i| (0..i).find(|&j| hard[j].selector == hard[i].selector).unwrap_or(i)).collect();
-        let mut counts: Vec<Counts> = vec![Counts::default(); hard.len()];
-        let mut values: Vec<&str> = Vec::with_capacity(hard.len());
-        let mut on_node: Vec<Option<i64>> = vec![None; hard.len()];
-        for node in &snapshot.nodes {
-            // Upstream `nodeLabelsMatchSpreadConstraints`: every key present.
-            let Some(labels) = node.labels() else { continue };
-            values.clear();
-            values.extend(hard.iter().map_while(|c| labels.get(&c.topology_key).map(String::as_str)));
-            if values.len() != hard.len() {
-                continue;
-            }
-            on_node.fill(None);
-            for (i, c) in hard.iter().enumerate() {
-                if !passes_inclusion(c, &pod.pod, node) {
-                    continue;
-                }
-                let n = match on_node[same_as[i]] {
-                    Some(n) => n,
-                    None => count_matching(&node.pods, &c.selector, pod.namespace()),
-                };
-                on_node[i] = Some(n);
-                match counts[i].get_mut(values[i]) {
-                    Some(total) => *total += n,
-                    None => {
-                        counts[i].insert(values[i].to_string(), n);
-                    }
-                }
-            }
-        }
+        // Upstream `nodeLabelsMatchSpreadConstraints`: a node counts only
+        // if it carries every constraint's key.
+        let keys: Vec<String> = hard.iter().map(|c| c.topology_key.clone()).collect();
+        let counts: Vec<DomainCounts> = hard.iter().map(|c| self.with_domain_counts(c, &keys, pod, snapshot, DomainCounts::clone)).collect();
         let self_match = hard.iter().map(|c| i64::from(c.selector.matches(&pod.pod.metadata))).collect();
-        let counts = counts.into_iter().map(DomainCounts::from_counts).collect();
         state.write(NAME, FilterState { constraints: hard, self_match, counts });
         (None, Status::success())
     }
@@ -403,10 +395,10 @@ impl FilterPlugin for PodTopologySpread {
     fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
         let Some(s) = state.read::<FilterState>(NAME) else { return Status::success() };
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels().and_then(|l| l.get(&c.topology_key)) else {
+            let Some(count) = s.counts[i].for_node(node, &c.topology_key) else {
                 return Status::unresolvable(ERR_NODE_LABEL_NOT_MATCH);
             };
-            if s.counts[i].get(value) + s.self_match[i] - s.min_match(i) > c.max_skew {
+            if count + s.self_match[i] - s.min_match(i) > c.max_skew {
                 return Status::unschedulable(ERR_CONSTRAINTS_NOT_MATCH);
             }
         }
@@ -450,23 +442,23 @@ impl PreScorePlugin for PodTopologySpread {
             }
         }
         let weights = sizes.iter().map(|s| ((*s + 2) as f64).ln()).collect();
-        if counts.iter().any(|m| !m.is_empty()) {
-            for n in &snapshot.nodes {
-                if require_all && !has_all_keys(n, &constraints) {
-                    continue;
-                }
-                for (c, counts) in constraints.iter().zip(counts.iter_mut()) {
-                    if c.topology_key == HOSTNAME || counts.is_empty() || !passes_inclusion(c, &pod.pod, n) {
-                        continue;
-                    }
-                    let Some(v) = n.labels().and_then(|l| l.get(&c.topology_key)) else { continue };
-                    if let Some(count) = counts.get_mut(v.as_str()) {
-                        *count += count_matching(&n.pods, &c.selector, pod.namespace());
-                    }
-                }
+        // Matching pods per domain over every node of the snapshot (not
+        // only the scored ones) that carries the keys (all of them unless
+        // system-defaulted) and passes the inclusion policies.
+        for (i, c) in constraints.iter().enumerate() {
+            if c.topology_key == HOSTNAME || counts[i].is_empty() {
+                continue;
             }
+            let keys: Vec<String> = if require_all { constraints.iter().map(|c| c.topology_key.clone()).collect() } else { vec![c.topology_key.clone()] };
+            self.with_domain_counts(c, &keys, pod, snapshot, |domains| {
+                for (value, count) in counts[i].iter_mut() {
+                    *count = domains.get(value);
+                }
+            });
         }
-        state.write(NAME, ScoreState { constraints, ignored, counts, weights });
+        let per_node =
+            constraints.iter().map(|c| (c.topology_key == HOSTNAME).then(|| self.with_pods_per_node(c, pod, snapshot, DomainCounts::clone))).collect();
+        state.write(NAME, ScoreState { constraints, ignored, counts, per_node, weights });
         Status::success()
     }
 }
@@ -481,7 +473,8 @@ impl ScorePlugin for PodTopologySpread {
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(v) = node.labels().and_then(|l| l.get(&c.topology_key)) else { continue };
             let cnt = if c.topology_key == HOSTNAME {
-                count_matching(&node.pods, &c.selector, pod.namespace())
+                // A node not in the snapshot's view (a what-if copy) is counted here.
+                s.per_node[i].as_ref().and_then(|d| d.node_count(node)).unwrap_or_else(|| count_matching(&node.pods, &c.selector, pod.namespace()))
             } else {
                 s.counts[i].get(v.as_str()).copied().unwrap_or(0)
             };
@@ -530,7 +523,7 @@ pub fn new(args: &PluginArgs) -> anyhow::Result<Arc<dyn Plugin>> {
         "List" => Some(a.default_constraints),
         other => anyhow::bail!("defaultingType: Unsupported value: {other:?}"),
     };
-    Ok(Arc::new(PodTopologySpread { default_constraints }))
+    Ok(Arc::new(PodTopologySpread::with_defaults(default_constraints)))
 }
 
 #[cfg(test)]
@@ -568,7 +561,7 @@ mod tests {
             node("c1").info(),
         ];
         let snap = Snapshot::from_nodes(nodes, Listers::default());
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         let p = spread(pod("new").label("app", "web"), ZONE, 1, true).info();
         let mut st = CycleState::new();
         assert!(plugin.pre_filter(&mut st, &p, &snap).1.is_success());
@@ -630,7 +623,7 @@ mod tests {
             ("minDomains met", &["a", "b", "c"], &[0, 1, 1], 1, Some(3)),
             ("no pods", &["a", "b", "c"], &[], 1, None),
         ];
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         for (name, zones, placed, skew, min_domains) in cases {
             let pods: Vec<(usize, Pod)> = placed.iter().enumerate().map(|(i, at)| (*at, web(&format!("w{i}")))).collect();
             let nodes: Vec<NodeInfo> = zones
@@ -674,7 +667,7 @@ mod tests {
         let placed: Vec<(usize, Pod)> =
             nodes.iter().enumerate().flat_map(|(i, n)| n.pods.iter().map(move |p| (i, (*p.pod).clone()))).collect();
         let snap = Snapshot::from_nodes(nodes.clone(), Listers::default());
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         let cases = [
             ("same selector", vec![tsc(ZONE, 1, "web"), tsc(HOSTNAME, 1, "web")]),
             ("different selectors", vec![tsc(HOSTNAME, 1, "db"), tsc(ZONE, 2, "web")]),
@@ -710,7 +703,7 @@ mod tests {
         // nominated pods and preemption do) and every step is checked
         // against a fresh PreFilter over the same placement.
         let zones = ["a", "b", "c"];
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         let p = hard(pod("new").label("app", "web"), ZONE, 1, None).info();
         let empty: Vec<NodeInfo> = zones.iter().map(|z| node(&format!("n-{z}")).label(ZONE, z).info()).collect();
         let mut placed: Vec<Vec<Pod>> = vec![vec![web("w0")], vec![web("w1"), web("w2")], vec![]];
@@ -744,22 +737,149 @@ mod tests {
     }
 
     #[test]
-    fn domain_counts_track_the_minimum() {
-        // A deterministic pseudo-random walk over 6 domains; after each
-        // step the running minimum equals a full scan.
-        let mut d = DomainCounts::from_counts(Counts::default());
-        assert_eq!(d.min(), None);
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for step in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let value = format!("d{}", x % 6);
-            let delta = [1, 1, -1, 2, 0][(x >> 8) as usize % 5];
-            d.add(&value, delta);
-            let scan = d.counts.values().copied().min();
-            assert_eq!(d.min(), scan, "step {step}");
-            assert_eq!(d.at_min, d.counts.values().filter(|n| Some(**n) == scan).count(), "step {step}");
+    fn kept_views_match_a_fresh_walk_across_cycles() {
+        // One plugin (views kept across cycles) and a fresh plugin (first
+        // walk) see the same cache after random assume / forget / confirm /
+        // remove / relabel steps; their Filter states must agree for pods
+        // with two hard constraints, with a node selector (inclusion policy
+        // honoured or ignored) and in another namespace.
+        let tsc = |key: &str, skew: i32, policy: Option<&str>| TopologySpreadConstraint {
+            max_skew: skew,
+            topology_key: key.into(),
+            when_unsatisfiable: "DoNotSchedule".into(),
+            label_selector: Some(K8sSelector { match_labels: Some([("app".to_string(), "web".to_string())].into()), ..Default::default() }),
+            node_affinity_policy: policy.map(str::to_string),
+            ..Default::default()
+        };
+        let incoming: Vec<PodInfo> = vec![
+            pod("a").label("app", "web").with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![tsc(HOSTNAME, 5, None), tsc(ZONE, 5, None)])).info(),
+            pod("b")
+                .label("app", "web")
+                .node_selector("disk", "ssd")
+                .with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![tsc(ZONE, 1, None)]))
+                .info(),
+            pod("c")
+                .label("app", "web")
+                .node_selector("disk", "ssd")
+                .with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![tsc(ZONE, 1, Some("Ignore"))]))
+                .info(),
+            pod("d")
+                .label("app", "web")
+                .with(|p| {
+                    p.metadata.namespace = Some("other".into());
+                    p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![tsc(ZONE, 2, None)]);
+                })
+                .info(),
+        ];
+        let kept = PodTopologySpread::with_defaults(None);
+        let mut cache = crate::cache::Cache::new();
+        let mut snap = Snapshot::default();
+        let mut rnd = crate::testutil::rng(0x9E37_79B9_7F4A_7C15);
+        let mut placed: Vec<String> = Vec::new();
+        for step in 0..600 {
+            let n = format!("n{}", rnd(12));
+            match rnd(7) {
+                0 => {
+                    let mut b = node(&n).label(HOSTNAME, &n);
+                    let zone = rnd(4);
+                    if zone < 3 {
+                        b = b.label(ZONE, ["z1", "z2", "z3"][zone]);
+                    }
+                    if rnd(2) == 0 {
+                        b = b.label("disk", "ssd");
+                    }
+                    cache.add_or_update_node(b.build());
+                }
+                1 if rnd(5) == 0 => cache.remove_node(&n),
+                2 | 3 => {
+                    let name = format!("p{step}");
+                    let ns = if rnd(4) == 0 { "other" } else { "default" };
+                    let app = if rnd(3) == 0 { "db" } else { "web" };
+                    let p = Arc::new(pod(&name).label("app", app).node(&n).with(|p| p.metadata.namespace = Some(ns.into())).build());
+                    if rnd(2) == 0 {
+                        cache.assume_pod(p, &n);
+                    } else {
+                        cache.add_or_update_pod(p);
+                    }
+                    placed.push(format!("{ns}/{name}"));
+                }
+                4 if !placed.is_empty() => cache.forget_pod(&placed[rnd(placed.len() as u64)]),
+                5 if !placed.is_empty() => {
+                    let i = rnd(placed.len() as u64);
+                    cache.remove_pod(&placed.swap_remove(i));
+                }
+                _ => {}
+            }
+            cache.update_snapshot(&mut snap);
+            for p in &incoming {
+                let fresh = PodTopologySpread::with_defaults(None);
+                let (mut got, mut want) = (CycleState::new(), CycleState::new());
+                kept.pre_filter(&mut got, p, &snap);
+                fresh.pre_filter(&mut want, p, &snap);
+                let (g, w) = (got.read::<FilterState>(NAME).unwrap(), want.read::<FilterState>(NAME).unwrap());
+                for i in 0..g.counts.len() {
+                    assert_eq!(g.counts[i].domains(), w.counts[i].domains(), "step {step}, pod {}, constraint {i}", p.key);
+                    assert_eq!(g.min_match(i), w.min_match(i), "step {step}, pod {}", p.key);
+                }
+                let codes = |st: &CycleState| snap.nodes.iter().map(|n| kept.filter(st, p, n).code).collect::<Vec<_>>();
+                assert_eq!(codes(&got), codes(&want), "step {step}, pod {}", p.key);
+            }
+        }
+        assert!(kept.views.lock().unwrap().len() >= 4);
+    }
+
+    #[test]
+    fn kept_views_score_like_a_fresh_walk_across_cycles() {
+        // Soft hostname + zone constraints scored by one plugin across
+        // random cache changes equal a fresh plugin's scores, and the
+        // per-node counts equal a direct count of each node's pods.
+        let soft = |key: &str| TopologySpreadConstraint {
+            max_skew: 2,
+            topology_key: key.into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(K8sSelector { match_labels: Some([("app".to_string(), "web".to_string())].into()), ..Default::default() }),
+            ..Default::default()
+        };
+        let p = pod("e").label("app", "web").with(move |p| p.spec.as_mut().unwrap().topology_spread_constraints = Some(vec![soft(HOSTNAME), soft(ZONE)])).info();
+        let kept = PodTopologySpread::with_defaults(None);
+        let mut cache = crate::cache::Cache::new();
+        let mut snap = Snapshot::default();
+        let mut rnd = crate::testutil::rng(0x0123_4567_89AB_CDEF);
+        let mut placed: Vec<String> = Vec::new();
+        for step in 0..400 {
+            let n = format!("n{}", rnd(10));
+            match rnd(6) {
+                0 => {
+                    let mut b = node(&n).label(HOSTNAME, &n);
+                    if rnd(4) > 0 {
+                        b = b.label(ZONE, ["z1", "z2"][rnd(2)]);
+                    }
+                    cache.add_or_update_node(b.build());
+                }
+                1 if rnd(5) == 0 => cache.remove_node(&n),
+                2 | 3 => {
+                    let name = format!("p{step}");
+                    let app = if rnd(3) == 0 { "db" } else { "web" };
+                    cache.assume_pod(Arc::new(pod(&name).label("app", app).node(&n).build()), &n);
+                    placed.push(format!("default/{name}"));
+                }
+                4 if !placed.is_empty() => {
+                    let i = rnd(placed.len() as u64);
+                    cache.remove_pod(&placed.swap_remove(i));
+                }
+                _ => {}
+            }
+            cache.update_snapshot(&mut snap);
+            let fresh = PodTopologySpread::with_defaults(None);
+            let (mut got, mut want) = (CycleState::new(), CycleState::new());
+            let (a, b) = (kept.pre_score(&mut got, &p, &snap.nodes, &snap), fresh.pre_score(&mut want, &p, &snap.nodes, &snap));
+            assert_eq!(a.code, b.code, "step {step}");
+            let Some(state) = got.read::<ScoreState>(NAME) else { continue };
+            for n in &snap.nodes {
+                let direct = count_matching(&n.pods, &state.constraints[0].selector, "default");
+                assert_eq!(state.per_node[0].as_ref().unwrap().node_count(n), Some(direct), "step {step}, node {}", n.name());
+                assert_eq!(kept.score(&got, &p, n, &snap).unwrap(), fresh.score(&want, &p, n, &snap).unwrap(), "step {step}, node {}", n.name());
+            }
         }
     }
 
@@ -767,7 +887,7 @@ mod tests {
     fn soft_constraint_scores_emptier_nodes_higher() {
         let nodes = vec![node_with(node("a"), vec![web("w1"), web("w2")]), node_with(node("b"), vec![web("w3")]), node("c").info()];
         let snap = Snapshot::from_nodes(nodes, Listers::default());
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         let p = spread(pod("new").label("app", "web"), HOSTNAME, 1, false).info();
         let mut st = CycleState::new();
         assert!(plugin.pre_score(&mut st, &p, &snap.nodes, &snap).is_success());
@@ -781,7 +901,7 @@ mod tests {
 
     #[test]
     fn system_defaults_need_a_selecting_workload() {
-        let plugin = PodTopologySpread { default_constraints: None };
+        let plugin = PodTopologySpread::with_defaults(None);
         let snap = Snapshot::default();
         let (c, defaulted) = plugin.constraints(&pod("bare").label("app", "web").build(), &snap);
         assert!(c.is_empty() && defaulted);
