@@ -5,7 +5,7 @@
 #   hack/bench.sh              # full run (5–9 minutes on 2 cores, plus the build)
 #   hack/bench.sh --quick      # short smoke run (under a minute)
 #   hack/bench.sh --scenarios a,c   # a subset (a, b, c, d)
-#   hack/bench.sh --etcd-flag=--backend-batch-limit=100   # tune the API server's etcd (scenario a)
+#   hack/bench.sh --etcd-flag=--backend-batch-interval=10ms   # both etcds of scenario a get this flag
 #
 # Everything runs on loopback: the API servers and etcds are children of the
 # harness, in a process group of their own that is killed on exit, Ctrl-C or

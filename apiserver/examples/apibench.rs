@@ -59,9 +59,9 @@ struct Args {
     /// Where to keep the API servers' logs (default: inside the work directory).
     #[arg(long)]
     logs: Option<PathBuf>,
-    /// An extra flag for the etcd behind the API server in scenario a
-    /// (repeatable), e.g. `--etcd-flag=--backend-batch-limit=100`; the raw
-    /// reference etcd keeps etcd's defaults.
+    /// An extra flag for both etcds of scenario a, the raw reference and the
+    /// one behind the API server (repeatable), e.g.
+    /// `--etcd-flag=--backend-batch-interval=10ms`.
     #[arg(long = "etcd-flag", allow_hyphen_values = true)]
     etcd_flags: Vec<String>,
 }
@@ -126,7 +126,7 @@ pub struct Ctx {
     pub work: PathBuf,
     pub logs: PathBuf,
     pub plan: Plan,
-    /// Extra flags for the etcd behind the API server (scenario a).
+    /// Extra flags for both etcds of scenario a.
     pub etcd_flags: Vec<String>,
 }
 
@@ -193,7 +193,7 @@ fn header(args: &Args, plan: &Plan, load_at_start: &str) -> String {
         .unwrap_or_else(|| "etcd: unknown version".into());
     let etcd_flags = match args.etcd_flags.as_slice() {
         [] => String::new(),
-        flags => format!(" The etcd behind the API server in scenario a runs with `{}`; the raw reference with etcd's defaults.", flags.join(" ")),
+        flags => format!(" Both etcds of scenario a (the raw reference and the one behind the API server) run with `{}`.", flags.join(" ")),
     };
     format!(
         "## apibench results ({} run, {})\n\nMachine: {cores} cores ({cpu}), {:.1} GiB RAM, Linux {}; {etcd}. \

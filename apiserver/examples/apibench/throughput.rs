@@ -283,7 +283,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     // prefix would otherwise move etcd's revision past the watch cache's and
     // stall the API server's consistent reads (see BENCHMARKS.md).
     let etcd = start_etcd(&ctx.etcd_flags).await?;
-    let raw_etcd = start_etcd(&[]).await?;
+    let raw_etcd = start_etcd(&ctx.etcd_flags).await?;
     let store = EtcdStore::connect(&[raw_etcd.endpoint()], EtcdConfig::default()).await.context("connecting to etcd")?;
     let (embedded, _) = ApiServer::start(&ctx.bin, "a-embedded", &ctx.work.join("a-embedded"), Backend::Embedded, &ctx.logs).await?;
     let (on_etcd, _) =

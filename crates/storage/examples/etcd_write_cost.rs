@@ -23,6 +23,10 @@ const VALUE_BYTES: usize = 760;
 enum Write {
     Put,
     CreateTxn,
+    /// Create-if-absent comparing `mod_revision == 0` (upstream's form).
+    CreateTxnModRev,
+    /// Create-if-absent comparing `version == 0`.
+    CreateTxnVersion,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -85,10 +89,13 @@ async fn run(client: &Client, pid: u32, round: usize, write: Write, watcher: Wat
                 let key = format!("{prefix}c{c}/k{i}");
                 let ok = match write {
                     Write::Put => kv.put(key, value.clone(), None).await.is_ok(),
-                    Write::CreateTxn => {
-                        let txn = Txn::new()
-                            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                            .and_then([TxnOp::put(key, value.clone(), None)]);
+                    Write::CreateTxn | Write::CreateTxnModRev | Write::CreateTxnVersion => {
+                        let compare = match write {
+                            Write::CreateTxnModRev => Compare::mod_revision(key.clone(), CompareOp::Equal, 0),
+                            Write::CreateTxnVersion => Compare::version(key.clone(), CompareOp::Equal, 0),
+                            _ => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+                        };
+                        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key, value.clone(), None)]);
                         kv.txn(txn).await.is_ok_and(|r| r.succeeded())
                     }
                 };
@@ -132,8 +139,8 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::connect([etcd.endpoint()], None).await?;
     let mut round = 0;
     for _ in 0..1 {
-        for write in [Write::Put, Write::CreateTxn] {
-            for watcher in [Watcher::None, Watcher::Prefix { prev_kv: false }, Watcher::Prefix { prev_kv: true }] {
+        for write in [Write::Put, Write::CreateTxn, Write::CreateTxnModRev, Write::CreateTxnVersion] {
+            for watcher in [Watcher::None, Watcher::Prefix { prev_kv: false }] {
                 round += 1;
                 run(&client, pid, round, write, watcher).await?;
             }
