@@ -36,7 +36,7 @@ impl AffinityTerm {
     pub fn matches(&self, pod: &Pod, namespace_labels: Option<&BTreeMap<String, String>>) -> bool {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("");
         let ns_ok = self.namespaces.contains(ns)
-            || (!self.namespace_selector.is_nothing() && self.namespace_selector.matches(&namespace_labels.cloned().unwrap_or_default()));
+            || (!self.namespace_selector.is_nothing() && self.namespace_selector.matches(namespace_labels.unwrap_or(&BTreeMap::new())));
         ns_ok && self.selector.matches(&pod.metadata)
     }
 }

@@ -94,6 +94,11 @@ fn cached_namespace_labels<'a>(
     cache.get(ns).and_then(Option::as_ref)
 }
 
+/// Whether any of `terms` selects namespaces by label.
+fn uses_namespace_selector<'a>(mut terms: impl Iterator<Item = &'a AffinityTerm>) -> bool {
+    terms.any(|t| !t.namespace_selector.is_nothing())
+}
+
 fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
     !terms.is_empty() && terms.iter().all(|t| t.matches(&pod.pod, ns_labels))
 }
@@ -156,9 +161,11 @@ impl PreFilterPlugin for InterPodAffinity {
         }
         if has_own {
             let mut ns_cache: HashMap<String, Option<BTreeMap<String, String>>> = HashMap::new();
+            // Namespace labels only matter to terms with a namespace selector.
+            let needs_ns = uses_namespace_selector(pod.required_affinity.iter().chain(&pod.required_anti_affinity));
             for node in &snapshot.nodes {
                 for existing in &node.pods {
-                    let ns = cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace());
+                    let ns = if needs_ns { cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace()) } else { None };
                     if matches_all(&pod.required_affinity, existing, ns) {
                         for t in &pod.required_affinity {
                             bump(&mut s.affinity, node, &t.topology_key, 1);
@@ -283,8 +290,9 @@ impl PreScorePlugin for InterPodAffinity {
                 continue;
             }
             let pods = if has_constraints { &node.pods } else { &node.pods_with_affinity };
+            let needs_ns = uses_namespace_selector(pod.preferred_affinity.iter().chain(&pod.preferred_anti_affinity).map(|w| &w.term));
             for existing in pods {
-                let ns = cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace());
+                let ns = if needs_ns { cached_namespace_labels(&mut ns_cache, snapshot, existing.namespace()) } else { None };
                 process_terms(&mut m, &pod.preferred_affinity, existing, ns, node, 1);
                 process_terms(&mut m, &pod.preferred_anti_affinity, existing, ns, node, -1);
                 if self.hard_pod_affinity_weight > 0 {
