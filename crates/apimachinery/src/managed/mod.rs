@@ -129,8 +129,7 @@ impl Ignored {
         Ignored { exact, subtrees, skipped }
     }
 
-    fn filter(&self, set: &FieldSet) -> FieldSet {
-        let mut set = set.clone();
+    fn filter(&self, mut set: FieldSet) -> FieldSet {
         self.strip(&mut set);
         set
     }
@@ -210,7 +209,7 @@ pub fn apply(
 
     let mut managers = decode_managers(live_managed.as_ref()).unwrap_or_default();
     if managers.is_empty() {
-        let fields = ignored.filter(&walk::compare(None, Some(&live), meta).added);
+        let fields = ignored.filter(walk::compare(None, Some(&live), meta).added);
         if !fields.is_empty() {
             let entry = ManagedFieldsEntry {
                 manager: BEFORE_FIRST_APPLY.to_string(),
@@ -233,9 +232,9 @@ pub fn apply(
     let previous = managers.remove(&me);
     let old_set = previous
         .as_ref()
-        .map(|e| ignored.filter(&e.fields))
+        .map(|e| ignored.filter(e.fields.clone()))
         .unwrap_or_default();
-    let new_set = ignored.filter(&walk::compare(None, Some(&config), meta).added);
+    let new_set = ignored.filter(walk::compare(None, Some(&config), meta).added);
 
     // Merge, then prune what this applier dropped and nobody else owns.
     let mut merged = walk::merge_map(live.clone(), &config, meta);
@@ -254,8 +253,8 @@ pub fn apply(
 
     // What the apply changes, against what others own.
     let diff = walk::compare(Some(&live), Some(&merged), meta);
-    let changed = ignored.filter(&diff.modified.union(&diff.added));
-    let removed = ignored.filter(&diff.removed);
+    let changed = ignored.filter(diff.modified.union(&diff.added));
+    let removed = ignored.filter(diff.removed);
     let mut conflicts = Vec::new();
     for entry in managers.values_mut() {
         let clash = entry.fields.intersection(&changed);
