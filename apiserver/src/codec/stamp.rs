@@ -32,17 +32,27 @@ pub fn stamp_resource_version(json: &[u8], revision: i64) -> Option<Vec<u8>> {
 /// The bytes of the top-level `metadata` object of `json` (valid JSON),
 /// e.g. to answer with `PartialObjectMetadata` without decoding.
 pub fn metadata_bytes(json: &[u8]) -> Option<&[u8]> {
+    metadata_span(json).map(|span| &json[span])
+}
+
+/// Where the top-level `metadata` object is in `json`; `None` unless `json`
+/// is one object (blanks around it allowed) whose first `metadata` member
+/// is an object.
+fn metadata_span(json: &[u8]) -> Option<std::ops::Range<usize>> {
     let mut at = skip_ws(json, 0);
     let mut span = None;
     visit_object(json, &mut at, |json, key, at| {
         let start = *at;
         skip_value(json, at)?;
-        if key == b"metadata" && span.is_none() && json.get(start) == Some(&b'{') {
+        if key == b"metadata" && span.is_none() {
             span = Some(start..*at);
         }
         Some(())
     })?;
-    span.map(|s| &json[s])
+    if skip_ws(json, at) != json.len() {
+        return None;
+    }
+    span.filter(|s| json.get(s.start) == Some(&b'{'))
 }
 
 /// Where `metadata`'s closing brace is, and whether the object is empty.
@@ -51,38 +61,18 @@ struct Scan {
     empty: bool,
 }
 
+/// The metadata object, if it has no resourceVersion yet.
 fn find_metadata(json: &[u8]) -> Option<Scan> {
-    let mut at = skip_ws(json, 0);
-    let mut found = None;
+    let span = metadata_span(json)?;
+    let mut at = span.start;
+    let mut members = 0usize;
+    let mut has_rv = false;
     visit_object(json, &mut at, |json, key, at| {
-        if key == b"metadata" && found.is_none() {
-            let start = *at;
-            let mut has_rv = false;
-            let mut members = 0usize;
-            let is_object = json.get(start) == Some(&b'{');
-            if !is_object {
-                return None;
-            }
-            visit_object(json, at, |json, key, at| {
-                members += 1;
-                if key == b"resourceVersion" {
-                    has_rv = true;
-                }
-                skip_value(json, at)
-            })?;
-            if !has_rv {
-                // `at` is just past the closing brace.
-                found = Some(Scan { close: *at - 1, empty: members == 0 });
-            }
-            Some(())
-        } else {
-            skip_value(json, at)
-        }
+        members += 1;
+        has_rv |= key == b"resourceVersion";
+        skip_value(json, at)
     })?;
-    if skip_ws(json, at) != json.len() {
-        return None;
-    }
-    found
+    (!has_rv).then_some(Scan { close: span.end - 1, empty: members == 0 })
 }
 
 /// Walks the object at `*at`, calling `member` with each raw key (escapes
