@@ -27,12 +27,11 @@ impl Summary {
     /// Reads `json`, an object, for the given selectable field paths
     /// (`spec.nodeName`, ...).
     pub fn read(json: &[u8], selectable: &'static [&'static str]) -> Result<Summary, serde_json::Error> {
-        let paths: Vec<(usize, Vec<&str>)> = selectable.iter().enumerate().map(|(i, f)| (i, f.split('.').collect())).collect();
-        let wanted: Vec<(usize, &[&str])> = paths.iter().map(|(i, p)| (*i, p.as_slice())).collect();
+        let wanted: Vec<(usize, &str)> = selectable.iter().copied().enumerate().collect();
         let mut values: Vec<Option<String>> = vec![None; selectable.len()];
         let mut meta = None;
         let mut de = serde_json::Deserializer::from_slice(json);
-        Top { wanted: &wanted, values: &mut values, meta: &mut meta }.deserialize(&mut de)?;
+        Level { wanted: &wanted, values: &mut values, meta: Some(&mut meta) }.deserialize(&mut de)?;
         de.end()?;
         let meta = meta.unwrap_or_default();
         let fields = selectable
@@ -62,100 +61,41 @@ struct Meta {
     deletion_timestamp: Option<IgnoredAny>,
 }
 
-/// The top-level object: `metadata` and the first segments of the wanted
-/// paths.
-struct Top<'a> {
-    wanted: &'a [(usize, &'a [&'a str])],
+/// One object on the way to the wanted fields: `wanted` holds each field's
+/// index and its path below this object (`nodeName`, `spec.nodeName`).
+/// At the top (`meta` set) it must be an object and its `metadata` is read;
+/// below, anything that is not an object holds none of the fields.
+struct Level<'a, 'p> {
+    wanted: &'a [(usize, &'p str)],
     values: &'a mut [Option<String>],
-    meta: &'a mut Option<Meta>,
+    meta: Option<&'a mut Option<Meta>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Top<'_> {
+impl<'de> DeserializeSeed<'de> for Level<'_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+        if self.meta.is_some() {
+            d.deserialize_map(self)
+        } else {
+            d.deserialize_any(self)
+        }
     }
 }
 
-impl<'de> Visitor<'de> for Top<'_> {
+impl<'de> Visitor<'de> for Level<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
+        f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if key == "metadata" {
-                *self.meta = Some(map.next_value()?);
-            } else {
-                visit_member(&mut map, &key, self.wanted, self.values)?;
+            match self.meta.as_deref_mut() {
+                Some(meta) if key == "metadata" => *meta = Some(map.next_value()?),
+                _ => visit_member(&mut map, &key, self.wanted, self.values)?,
             }
         }
         Ok(())
     }
-}
-
-/// The value of member `key`: a wanted field's value, a subtree holding
-/// some, or skipped.
-fn visit_member<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    key: &str,
-    wanted: &[(usize, &[&str])],
-    values: &mut [Option<String>],
-) -> Result<(), A::Error> {
-    let below: Vec<(usize, &[&str])> =
-        wanted.iter().filter(|(_, p)| p.first() == Some(&key)).map(|(i, p)| (*i, &p[1..])).collect();
-    if below.is_empty() {
-        map.next_value::<IgnoredAny>()?;
-    } else if below.iter().any(|(_, rest)| rest.is_empty()) {
-        // A leaf: render it as field selectors compare it.
-        let value: Value = map.next_value()?;
-        for (i, rest) in &below {
-            if rest.is_empty() {
-                values[*i] = render_scalar(&value);
-            }
-        }
-    } else {
-        map.next_value_seed(Inner { wanted: &below, values })?;
-    }
-    Ok(())
-}
-
-/// A scalar as field selectors compare it; `None` (the field's default)
-/// for anything else.
-fn render_scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A nested object on the way to wanted fields.
-struct Inner<'a, 'p> {
-    wanted: &'a [(usize, &'p [&'p str])],
-    values: &'a mut [Option<String>],
-}
-
-impl<'de> DeserializeSeed<'de> for Inner<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Inner<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            visit_member(&mut map, &key, self.wanted, self.values)?;
-        }
-        Ok(())
-    }
-    // Not an object: the wanted fields below it are absent.
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(())
@@ -177,6 +117,51 @@ impl<'de> Visitor<'de> for Inner<'_, '_> {
     }
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// The value of member `key`: a wanted field's value, a subtree holding
+/// some, or skipped.
+fn visit_member<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: &str,
+    wanted: &[(usize, &str)],
+    values: &mut [Option<String>],
+) -> Result<(), A::Error> {
+    // Each wanted path split at its first segment: `None` below = a leaf.
+    let below: Vec<(usize, Option<&str>)> = wanted
+        .iter()
+        .filter_map(|(i, path)| match path.split_once('.') {
+            Some((head, rest)) if head == key => Some((*i, Some(rest))),
+            None if *path == key => Some((*i, None)),
+            _ => None,
+        })
+        .collect();
+    if below.is_empty() {
+        map.next_value::<IgnoredAny>()?;
+    } else if below.iter().any(|(_, rest)| rest.is_none()) {
+        // A leaf: render it as field selectors compare it.
+        let value: Value = map.next_value()?;
+        for (i, rest) in &below {
+            if rest.is_none() {
+                values[*i] = render_scalar(&value);
+            }
+        }
+    } else {
+        let inner: Vec<(usize, &str)> = below.into_iter().filter_map(|(i, rest)| Some((i, rest?))).collect();
+        map.next_value_seed(Level { wanted: &inner, values, meta: None })?;
+    }
+    Ok(())
+}
+
+/// A scalar as field selectors compare it; `None` (the field's default)
+/// for anything else.
+fn render_scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
