@@ -26,15 +26,15 @@ enum Phase {
     Update,
 }
 
-async fn run(store: &Arc<EmbeddedStore>, phase: Phase, revs: &mut Vec<Vec<(String, i64)>>) -> anyhow::Result<()> {
+async fn run(store: &Arc<EmbeddedStore>, phase: Phase, revs: &mut [Vec<(String, i64)>]) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
     let before = store.writer_stats();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
+    for (c, slot) in revs.iter_mut().enumerate().take(CLIENTS) {
         let (store, stop, done) = (store.clone(), stop.clone(), done.clone());
-        let mut mine = std::mem::take(&mut revs[c]);
+        let mut mine = std::mem::take(slot);
         tasks.push(tokio::spawn(async move {
             let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
             let mut i = 0usize;

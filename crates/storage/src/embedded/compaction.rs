@@ -19,7 +19,7 @@ use redb::ReadableTable;
 
 use super::apply::WriteTables;
 use super::error::Ctx;
-use super::schema::{Kind, Record};
+use super::schema::{Kind, RecordRef};
 use crate::{Result, Revision};
 
 /// Log entries examined per step (bounds the memory of one compaction).
@@ -36,12 +36,12 @@ pub fn compact(tables: &mut WriteTables<'_>, from: Revision, to: Revision) -> Re
         for entry in tables.log.range::<i64>(start..end).ctx("range log")? {
             let (revision, data) = entry.ctx("iterate log")?;
             let revision = revision.value();
-            let record = Record::decode(revision, data.value())?;
+            let record = RecordRef::parse(revision, data.value())?;
             if record.prev_revision > 0 {
-                doomed.push((record.prev_revision, record.key.clone()));
+                doomed.push((record.prev_revision, record.key.to_owned()));
             }
             if record.kind == Kind::Delete {
-                doomed.push((revision, record.key));
+                doomed.push((revision, record.key.to_owned()));
             }
         }
         for (revision, key) in doomed {

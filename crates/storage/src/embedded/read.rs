@@ -7,7 +7,7 @@ use std::ops::Bound;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::error::{internal, Ctx};
-use super::schema::{Kind, Record, CURRENT, INDEX, LOG, META, META_COMPACTED, META_REVISION};
+use super::schema::{Kind, Record, RecordRef, CURRENT, INDEX, LOG, META, META_COMPACTED, META_REVISION};
 use crate::{KeyValue, ListOptions, ListResult, Result, Revision, StorageError, WatchEvent};
 
 /// Snapshot counters as seen by one read transaction.
@@ -255,8 +255,8 @@ pub fn read_events(
         let (revision, data) = entry.ctx("iterate log")?;
         let revision = revision.value();
         chunk.covered = revision;
-        let record = Record::decode(revision, data.value())?;
-        if record.key.starts_with(prefix) {
+        if RecordRef::parse(revision, data.value())?.key.starts_with(prefix) {
+            let record = Record::decode(revision, data.value())?;
             chunk.events.push(to_event(&log, revision, record)?);
         }
     }

@@ -58,6 +58,54 @@ pub struct Record {
 
 const HEADER_LEN: usize = 1 + 8 + 8 + 4;
 
+/// A [`Record`] read in place from its encoding, copying nothing: for scans
+/// that look at kinds, keys and revisions and skip most values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub kind: Kind,
+    pub key: &'a str,
+    pub create_revision: Revision,
+    pub prev_revision: Revision,
+    pub value: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn parse(revision: Revision, data: &'a [u8]) -> Result<RecordRef<'a>> {
+        let corrupt =
+            |what: &str| internal(format!("corrupt log record at revision {revision}: {what}"));
+        if data.len() < HEADER_LEN {
+            return Err(corrupt("too short"));
+        }
+        let kind = match data[0] {
+            1 => Kind::Put,
+            2 => Kind::Delete,
+            other => return Err(corrupt(&format!("unknown kind {other}"))),
+        };
+        let i64_at = |at: usize| -> Result<i64> {
+            let bytes: [u8; 8] = data[at..at + 8]
+                .try_into()
+                .map_err(|_| corrupt("bad i64"))?;
+            Ok(i64::from_le_bytes(bytes))
+        };
+        let len_bytes: [u8; 4] = data[17..21]
+            .try_into()
+            .map_err(|_| corrupt("bad key length"))?;
+        let key_end = HEADER_LEN + u32::from_le_bytes(len_bytes) as usize;
+        if data.len() < key_end {
+            return Err(corrupt("key overruns record"));
+        }
+        let key = std::str::from_utf8(&data[HEADER_LEN..key_end])
+            .map_err(|_| corrupt("key is not UTF-8"))?;
+        Ok(RecordRef {
+            kind,
+            key,
+            create_revision: i64_at(1)?,
+            prev_revision: i64_at(9)?,
+            value: &data[key_end..],
+        })
+    }
+}
+
 impl Record {
     pub fn encode(&self) -> Result<Vec<u8>> {
         let key_len = u32::try_from(self.key.len())
@@ -76,40 +124,13 @@ impl Record {
     }
 
     pub fn decode(revision: Revision, data: &[u8]) -> Result<Record> {
-        let corrupt =
-            |what: &str| internal(format!("corrupt log record at revision {revision}: {what}"));
-        if data.len() < HEADER_LEN {
-            return Err(corrupt("too short"));
-        }
-        let kind = match data[0] {
-            1 => Kind::Put,
-            2 => Kind::Delete,
-            other => return Err(corrupt(&format!("unknown kind {other}"))),
-        };
-        let i64_at = |at: usize| -> Result<i64> {
-            let bytes: [u8; 8] = data[at..at + 8]
-                .try_into()
-                .map_err(|_| corrupt("bad i64"))?;
-            Ok(i64::from_le_bytes(bytes))
-        };
-        let create_revision = i64_at(1)?;
-        let prev_revision = i64_at(9)?;
-        let len_bytes: [u8; 4] = data[17..21]
-            .try_into()
-            .map_err(|_| corrupt("bad key length"))?;
-        let key_end = HEADER_LEN + u32::from_le_bytes(len_bytes) as usize;
-        if data.len() < key_end {
-            return Err(corrupt("key overruns record"));
-        }
-        let key = std::str::from_utf8(&data[HEADER_LEN..key_end])
-            .map_err(|_| corrupt("key is not UTF-8"))?
-            .to_owned();
+        let parsed = RecordRef::parse(revision, data)?;
         Ok(Record {
-            kind,
-            key,
-            create_revision,
-            prev_revision,
-            value: Bytes::copy_from_slice(&data[key_end..]),
+            kind: parsed.kind,
+            key: parsed.key.to_owned(),
+            create_revision: parsed.create_revision,
+            prev_revision: parsed.prev_revision,
+            value: Bytes::copy_from_slice(parsed.value),
         })
     }
 

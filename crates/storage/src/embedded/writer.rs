@@ -10,9 +10,15 @@
 //!
 //! It runs on a dedicated OS thread (redb is blocking), so async callers never
 //! block a runtime worker; reads do not go through here at all.
+//!
+//! Publishing a batch's events and answering its callers (one task wake-up
+//! each) is handed to a second thread, the notifier, so the writer can start
+//! the next batch at once: it is the serial path every write waits on. The
+//! notifier takes batches in commit order and, for each, publishes the events
+//! before it answers, as the writer did itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase};
@@ -73,6 +79,32 @@ pub struct Request {
     pub reply: oneshot::Sender<Verdict>,
 }
 
+/// A committed (or failed) batch on its way to the notifier.
+struct Completion {
+    events: Option<EventBatch>,
+    replies: Vec<(oneshot::Sender<Verdict>, Verdict)>,
+}
+
+/// The notifier thread's loop: until the writer is gone, publish each
+/// batch's events, then answer its callers.
+fn notify(completions: std_mpsc::Receiver<Completion>, events: broadcast::Sender<EventBatch>) {
+    for done in completions {
+        publish(done, &events);
+    }
+}
+
+/// Publish one batch's events, then answer its callers.
+fn publish(done: Completion, events: &broadcast::Sender<EventBatch>) {
+    if let Some(batch) = done.events {
+        // No receivers is fine: nobody watches.
+        let _ = events.send(batch);
+    }
+    for (reply, verdict) in done.replies {
+        // The caller may have given up waiting; the write stands.
+        let _ = reply.send(verdict);
+    }
+}
+
 pub struct Writer {
     pub db: Arc<Database>,
     pub requests: mpsc::Receiver<Request>,
@@ -86,8 +118,21 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Serve requests until every sender is gone.
+    /// Serve requests until every sender is gone; returns once every
+    /// caller has its answer.
     pub fn run(mut self) {
+        let (completions, pending) = std_mpsc::channel();
+        let events = self.events.clone();
+        let notifier = std::thread::Builder::new()
+            .name("storage-notify".to_owned())
+            .spawn(move || notify(pending, events));
+        let notifier = match notifier {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                warn!(error = %e, "could not start the notifier thread; the writer answers itself");
+                None
+            }
+        };
         let max_batch = self.max_batch.max(1);
         let mut batch = Vec::with_capacity(max_batch);
         while let Some(first) = self.requests.blocking_recv() {
@@ -98,13 +143,25 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_batch(&mut batch);
+            let done = self.commit_batch(&mut batch);
+            match &notifier {
+                Some(_) => {
+                    if let Err(std_mpsc::SendError(done)) = completions.send(done) {
+                        publish(done, &self.events);
+                    }
+                }
+                None => publish(done, &self.events),
+            }
             self.auto_compact();
+        }
+        drop(completions);
+        if let Some(handle) = notifier {
+            let _ = handle.join();
         }
         debug!("storage writer stopped");
     }
 
-    fn commit_batch(&mut self, batch: &mut Vec<Request>) {
+    fn commit_batch(&mut self, batch: &mut Vec<Request>) -> Completion {
         let span = debug_span!("commit_batch", size = batch.len(), after = self.revision);
         let _enter = span.enter();
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|r| (r.op, r.reply)).unzip();
@@ -116,21 +173,21 @@ impl Writer {
         match self.apply_and_commit(ops, &mut state) {
             Ok(verdicts) => {
                 self.advance(state.revision, state.compacted);
-                if !state.events.is_empty() {
-                    // No receivers is fine: nobody watches.
-                    let _ = self.events.send(Arc::from(state.events));
-                }
-                for (reply, verdict) in replies.into_iter().zip(verdicts) {
-                    // The caller may have given up waiting; the write stands.
-                    let _ = reply.send(verdict);
+                Completion {
+                    events: (!state.events.is_empty()).then(|| Arc::from(state.events)),
+                    replies: replies.into_iter().zip(verdicts).collect(),
                 }
             }
             Err(e) => {
                 warn!(error = %e, "group commit failed; failing every write of the batch");
                 self.reload_counters();
-                for reply in replies {
-                    let _ =
-                        reply.send(Err(StorageError::Unavailable(format!("write failed: {e}"))));
+                let failed = |reply| {
+                    let verdict = Err(StorageError::Unavailable(format!("write failed: {e}")));
+                    (reply, verdict)
+                };
+                Completion {
+                    events: None,
+                    replies: replies.into_iter().map(failed).collect(),
                 }
             }
         }
