@@ -3,6 +3,11 @@
 //! requests, host ports, pods with affinity, images, PVC users), and the
 //! per-cycle [`Snapshot`] built from it incrementally.
 //!
+//! Pods are kept as [`PodRecord`]s, not API objects: the cache is the only
+//! place that holds every assigned pod, and a record is a small fraction of
+//! the object's size. Records of assigned pods share their label maps
+//! (`LabelInterner`).
+//!
 //! Pods are *assumed* when the scheduling cycle picks a node (so the next
 //! cycle already sees the space taken), *forgotten* if binding fails and
 //! *confirmed* when the informer shows the pod with its `nodeName`.
@@ -14,7 +19,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::listers::Listers;
-use crate::podinfo::{pod_key, HostPort, PodInfo};
+use crate::podinfo::{HostPort, LabelInterner, PodInfo, PodRecord};
 use crate::resources::Resource;
 
 /// Upstream `nextGeneration`: a process-wide counter stamping every
@@ -36,9 +41,9 @@ pub struct NodeInfo {
     /// change through the methods below; a clone keeps it, as it keeps the
     /// content. Never 0.
     generation: u64,
-    pub pods: Vec<Arc<PodInfo>>,
-    pub pods_with_affinity: Vec<Arc<PodInfo>>,
-    pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
+    pub pods: Vec<Arc<PodRecord>>,
+    pub pods_with_affinity: Vec<Arc<PodRecord>>,
+    pub pods_with_required_anti_affinity: Vec<Arc<PodRecord>>,
     pub requested: Resource,
     pub non_zero_requested: Resource,
     pub allocatable: Resource,
@@ -104,15 +109,15 @@ impl NodeInfo {
         self.generation
     }
 
-    pub fn add_pod(&mut self, info: Arc<PodInfo>) {
+    pub fn add_pod(&mut self, info: Arc<PodRecord>) {
         self.generation = next_generation();
         self.requested.add(&info.requests);
         self.non_zero_requested.add(&info.non_zero_requests);
         for p in &info.host_ports {
             *self.used_ports.entry(p.clone()).or_insert(0) += 1;
         }
-        for claim in pvc_keys(&info.pod) {
-            *self.pvc_ref_counts.entry(claim).or_insert(0) += 1;
+        for claim in &info.claims {
+            *self.pvc_ref_counts.entry(claim.clone()).or_insert(0) += 1;
         }
         if info.has_affinity() {
             self.pods_with_affinity.push(info.clone());
@@ -138,11 +143,11 @@ impl NodeInfo {
                 }
             }
         }
-        for claim in pvc_keys(&info.pod) {
-            if let Some(c) = self.pvc_ref_counts.get_mut(&claim) {
+        for claim in &info.claims {
+            if let Some(c) = self.pvc_ref_counts.get_mut(claim) {
                 *c -= 1;
                 if *c == 0 {
-                    self.pvc_ref_counts.remove(&claim);
+                    self.pvc_ref_counts.remove(claim);
                 }
             }
         }
@@ -152,17 +157,7 @@ impl NodeInfo {
     }
 }
 
-/// `namespace/claimName` of every PVC volume of the pod.
-pub fn pvc_keys(pod: &Pod) -> Vec<String> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| format!("{ns}/{}", c.claim_name)))
-        .collect()
-}
+pub use crate::podinfo::pvc_keys;
 
 #[derive(Debug, Clone)]
 struct PodState {
@@ -175,8 +170,9 @@ struct PodState {
 pub struct Cache {
     nodes: HashMap<String, Arc<NodeInfo>>,
     /// Pods whose node the cache has not seen yet.
-    orphans: HashMap<String, Vec<Arc<PodInfo>>>,
+    orphans: HashMap<String, Vec<Arc<PodRecord>>>,
     pods: HashMap<String, PodState>,
+    labels: LabelInterner,
     dirty: HashSet<String>,
     structure_changed: bool,
     image_counts: HashMap<String, usize>,
@@ -247,7 +243,7 @@ impl Cache {
         self.images_changed = true;
     }
 
-    fn place(&mut self, node: &str, info: Arc<PodInfo>) {
+    fn place(&mut self, node: &str, info: Arc<PodRecord>) {
         match self.nodes.get_mut(node) {
             Some(n) => {
                 Arc::make_mut(n).add_pod(info);
@@ -274,13 +270,12 @@ impl Cache {
 
     /// Assumes `pod` runs on `node`.
     pub fn assume_pod(&mut self, pod: Arc<Pod>, node: &str) {
-        self.assume(Arc::new(PodInfo::new(pod)), node);
+        self.assume(PodInfo::new(pod).record, node);
     }
 
-    /// Assumes the pod of `info` runs on `node`: the cycle's own `PodInfo`
-    /// is kept (no copy of the pod; its `spec.nodeName` stays empty until
-    /// the informer confirms the binding, and nothing in the cache reads it).
-    pub fn assume(&mut self, info: Arc<PodInfo>, node: &str) {
+    /// Assumes the pod of `info` runs on `node`: the cycle's own record is
+    /// kept (no copy; the informer's version replaces it on confirmation).
+    pub fn assume(&mut self, info: Arc<PodRecord>, node: &str) {
         let key = info.key.clone();
         if let Some(old) = self.pods.remove(&key) {
             self.unplace(&old.node, &key);
@@ -303,15 +298,16 @@ impl Cache {
     }
 
     /// An assigned pod seen by the informer (add or update): confirms an
-    /// assumed pod or records/updates it.
-    pub fn add_or_update_pod(&mut self, pod: Arc<Pod>) {
+    /// assumed pod or records/updates it. Only its [`PodRecord`] is kept.
+    pub fn add_or_update_pod(&mut self, pod: &Pod) {
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { return };
-        let key = pod_key(&pod);
+        let mut record = PodRecord::new(pod);
+        record.intern_labels(&mut self.labels);
+        let key = record.key.clone();
         if let Some(old) = self.pods.remove(&key) {
             self.unplace(&old.node, &key);
         }
-        let info = Arc::new(PodInfo::new(pod));
-        self.place(&node, info);
+        self.place(&node, Arc::new(record));
         self.pods.insert(key, PodState { node, assumed: false });
     }
 
@@ -476,7 +472,7 @@ mod tests {
         assert_eq!(snap.get("n1").unwrap().requested.milli_cpu, 0);
 
         cache.assume_pod(p.clone(), "n1");
-        cache.add_or_update_pod(p);
+        cache.add_or_update_pod(&p);
         assert!(!cache.is_assumed("default/p"));
         cache.forget_pod("default/p"); // confirmed pods are not forgotten
         cache.update_snapshot(&mut snap);
@@ -533,7 +529,7 @@ mod tests {
     #[test]
     fn pods_before_their_node() {
         let mut cache = Cache::new();
-        cache.add_or_update_pod(Arc::new(pod("p").cpu("1").node("late").build()));
+        cache.add_or_update_pod(&pod("p").cpu("1").node("late").build());
         cache.add_or_update_node(node("late").cpu("2").build());
         let mut snap = Snapshot::default();
         cache.update_snapshot(&mut snap);

@@ -1,7 +1,9 @@
 //! ferrokube's kube-scheduler.
 //!
-//! Pure core: [`queue`] (active/backoff/unschedulable), [`cache`] (NodeInfo
-//! aggregates, assume/forget, incremental snapshot), [`framework`]
+//! Pure core: [`queue`] (active/backoff/unschedulable), [`podinfo`] (the
+//! pod being scheduled, and the compact record the cache keeps of every
+//! assigned pod), [`cache`] (NodeInfo aggregates, assume/forget,
+//! incremental snapshot), [`framework`]
 //! (extension-point traits, cycle state, runner, registry), [`plugins`]
 //! (upstream's defaults), [`algorithm`] (filter/score/select with
 //! `percentageOfNodesToScore`), [`preemption`], [`events`] (FitError

@@ -17,14 +17,13 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use apimachinery::selector::labels::LabelSelector;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use crate::cache::{NodeInfo, Snapshot};
 use crate::events::FitError;
 use crate::events::Diagnosis;
 use crate::framework::{Code, CycleState, Framework, NodeStatuses, PostFilterResult, Status};
-use crate::podinfo::{pod_priority, PodInfo};
+use crate::podinfo::{PodInfo, PodRecord};
 
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -36,18 +35,14 @@ pub const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
 pub struct Candidate {
     pub node: String,
     /// Most important first.
-    pub victims: Vec<Arc<PodInfo>>,
+    pub victims: Vec<Arc<PodRecord>>,
     pub num_pdb_violations: i64,
-}
-
-fn start_time(p: &Pod) -> Option<jiff::Timestamp> {
-    p.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0)
 }
 
 /// Upstream `MoreImportantPod`: higher priority, then earlier start
 /// (a pod that has not started counts as starting now, i.e. last).
-pub fn more_important(a: &Pod, b: &Pod) -> Ordering {
-    pod_priority(b).cmp(&pod_priority(a)).then_with(|| match (start_time(a), start_time(b)) {
+pub fn more_important(a: &PodRecord, b: &PodRecord) -> Ordering {
+    b.priority.cmp(&a.priority).then_with(|| match (a.start_time, b.start_time) {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
@@ -68,7 +63,7 @@ pub fn eligible(pod: &PodInfo, snapshot: &Snapshot, statuses: &NodeStatuses) -> 
         }
         if let Some(node) = snapshot.get(n) {
             let prio = pod.priority();
-            if node.pods.iter().any(|p| p.pod.metadata.deletion_timestamp.is_some() && p.priority() < prio) {
+            if node.pods.iter().any(|p| p.terminating && p.priority() < prio) {
                 return Err("not eligible due to a terminating pod on the nominated node.".into());
             }
         }
@@ -78,7 +73,7 @@ pub fn eligible(pod: &PodInfo, snapshot: &Snapshot, statuses: &NodeStatuses) -> 
 
 /// Splits `victims` into (PDB-violating, non-violating), as upstream
 /// `filterPodsWithPDBViolation` (each match uses up one allowed disruption).
-pub fn split_by_pdb(victims: &[Arc<PodInfo>], pdbs: &[Arc<PodDisruptionBudget>]) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+pub fn split_by_pdb(victims: &[Arc<PodRecord>], pdbs: &[Arc<PodDisruptionBudget>]) -> (Vec<Arc<PodRecord>>, Vec<Arc<PodRecord>>) {
     let mut allowed: Vec<i64> = pdbs.iter().map(|p| p.status.as_ref().map(|s| s.disruptions_allowed as i64).unwrap_or(0)).collect();
     let selectors: Vec<Option<LabelSelector>> = pdbs
         .iter()
@@ -87,16 +82,16 @@ pub fn split_by_pdb(victims: &[Arc<PodInfo>], pdbs: &[Arc<PodDisruptionBudget>])
     let (mut violating, mut ok) = (Vec::new(), Vec::new());
     for v in victims {
         let mut violated = false;
-        if v.pod.metadata.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+        if !v.labels().is_empty() {
             for (i, pdb) in pdbs.iter().enumerate() {
                 if pdb.metadata.namespace.as_deref() != Some(v.namespace()) {
                     continue;
                 }
                 let Some(sel) = &selectors[i] else { continue };
-                if !sel.matches(&v.pod.metadata) {
+                if !sel.matches(v.labels()) {
                     continue;
                 }
-                let name = v.pod.metadata.name.as_deref().unwrap_or("");
+                let name = v.name();
                 if pdb.status.as_ref().and_then(|s| s.disrupted_pods.as_ref()).is_some_and(|d| d.contains_key(name)) {
                     continue;
                 }
@@ -127,7 +122,7 @@ pub fn select_victims_on_node(
     let mut state = state.clone();
     let mut node = node.clone();
     let prio = pod.priority();
-    let mut potential: Vec<Arc<PodInfo>> = node.pods.iter().filter(|p| p.priority() < prio).cloned().collect();
+    let mut potential: Vec<Arc<PodRecord>> = node.pods.iter().filter(|p| p.priority() < prio).cloned().collect();
     if potential.is_empty() {
         return Err(Status::unresolvable(NO_VICTIMS));
     }
@@ -143,7 +138,7 @@ pub fn select_victims_on_node(
     if !s.is_success() {
         return Err(s);
     }
-    potential.sort_by(|a, b| more_important(&a.pod, &b.pod));
+    potential.sort_by(|a, b| more_important(a, b));
     let (violating, non_violating) = split_by_pdb(&potential, pdbs);
     let mut victims = Vec::new();
     let mut violations = 0;
@@ -179,7 +174,7 @@ fn highest_priority(c: &Candidate) -> i32 {
 
 fn earliest_start_of_highest(c: &Candidate) -> Option<jiff::Timestamp> {
     let hp = highest_priority(c);
-    c.victims.iter().filter(|v| v.priority() == hp).filter_map(|v| start_time(&v.pod)).min()
+    c.victims.iter().filter(|v| v.priority() == hp).filter_map(|v| v.start_time).min()
 }
 
 /// Upstream `pickOneNodeForPreemption`; returns an index into `candidates`.
@@ -273,7 +268,7 @@ pub fn preempt(fwk: &Framework, state: &CycleState, pod: &PodInfo, snapshot: &Sn
     let clear = snapshot.nominated_on(&c.node).iter().filter(|n| n.priority() < prio && n.key != pod.key).map(|n| n.pod.clone()).collect();
     let result = PostFilterResult {
         nominated_node_name: Some(c.node.clone()),
-        victims: c.victims.iter().map(|v| v.pod.clone()).collect(),
+        victims: c.victims.clone(),
         clear_nominations: clear,
     };
     (Some(result), Status::success())
@@ -340,7 +335,7 @@ mod tests {
             Listers::default(),
         );
         let (r, _) = run(&snap, &pod("p").cpu("2").priority(10).info());
-        let mut names: Vec<String> = r.unwrap().victims.iter().map(|v| v.metadata.name.clone().unwrap()).collect();
+        let mut names: Vec<String> = r.unwrap().victims.iter().map(|v| v.name().to_string()).collect();
         names.sort();
         assert_eq!(names, ["v1", "v3"]);
     }
@@ -377,15 +372,15 @@ mod tests {
             }),
             status: Some(PodDisruptionBudgetStatus { disruptions_allowed: 1, ..Default::default() }),
         };
-        let victims: Vec<Arc<PodInfo>> = ["a", "b", "c"].iter().map(|n| Arc::new(pod(n).label("app", "db").info())).collect();
+        let victims: Vec<Arc<PodRecord>> = ["a", "b", "c"].iter().map(|n| pod(n).label("app", "db").info().record).collect();
         let (violating, ok) = split_by_pdb(&victims, &[Arc::new(pdb)]);
         assert_eq!((violating.len(), ok.len()), (2, 1));
     }
 
     #[test]
     fn pick_one_node_criteria() {
-        let v = |name: &str, prio: i32| Arc::new(pod(name).priority(prio).info());
-        let c = |node: &str, victims: Vec<Arc<PodInfo>>, pdb: i64| Candidate { node: node.into(), victims, num_pdb_violations: pdb };
+        let v = |name: &str, prio: i32| pod(name).priority(prio).info().record;
+        let c = |node: &str, victims: Vec<Arc<PodRecord>>, pdb: i64| Candidate { node: node.into(), victims, num_pdb_violations: pdb };
         let cases: Vec<(&str, Vec<Candidate>, &str)> = vec![
             ("fewest pdb violations", vec![c("a", vec![v("x", 1)], 1), c("b", vec![v("y", 5)], 0)], "b"),
             ("lowest highest priority", vec![c("a", vec![v("x", 5)], 0), c("b", vec![v("y", 3), v("z", 1)], 0)], "b"),

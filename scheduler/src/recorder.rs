@@ -10,7 +10,9 @@
 //! event finding the queue full is dropped (counted and logged). Status
 //! patches wait for one of [`MAX_STATUS_WRITES`] slots and are never
 //! dropped. Upstream queues the same writes behind the client's QPS limiter
-//! (50/s by default) in a goroutine each.
+//! (50/s by default) in a goroutine each. A queued event is the few strings
+//! it is made of ([`PodRef`], reason, note), not the `Event` object (about
+//! 2 KiB before its strings): the `Event` is built when it is written.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,9 +25,10 @@ use kube::Api;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::events::truncate_message;
+use crate::podinfo::PodRecord;
 
-/// Events waiting to be written (about 1 KiB each): a burst of 10,000
-/// pods keeps all its `Scheduled` events.
+/// Events waiting to be written (a few hundred bytes each): a burst of
+/// 10,000 pods keeps all its `Scheduled` events.
 pub const MAX_QUEUED_EVENTS: usize = 10_000;
 /// Event creates in flight at once.
 pub const MAX_EVENT_WRITES: usize = 8;
@@ -35,22 +38,53 @@ pub const MAX_STATUS_WRITES: usize = 16;
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
-    instance: String,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<QueuedEvent>,
     dropped: Arc<AtomicU64>,
     status_slots: Arc<Semaphore>,
 }
 
-fn pod_ref(pod: &Pod) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        name: pod.metadata.name.clone(),
-        namespace: pod.metadata.namespace.clone(),
-        uid: pod.metadata.uid.clone(),
-        resource_version: pod.metadata.resource_version.clone(),
-        ..Default::default()
+/// The pod an event is about (its `regarding` reference).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodRef {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+impl PodRef {
+    pub fn of_pod(pod: &Pod) -> PodRef {
+        let m = &pod.metadata;
+        PodRef { namespace: m.namespace.clone(), name: m.name.clone(), uid: m.uid.clone(), resource_version: m.resource_version.clone() }
     }
+
+    pub fn of_record(pod: &PodRecord) -> PodRef {
+        let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        PodRef { namespace: some(pod.namespace()), name: some(pod.name()), uid: some(&pod.uid), resource_version: some(&pod.resource_version) }
+    }
+
+    fn object_reference(&self) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// An event waiting in the queue: what [`build_event`] needs.
+struct QueuedEvent {
+    reporting_controller: String,
+    regarding: PodRef,
+    type_: &'static str,
+    reason: &'static str,
+    action: &'static str,
+    note: String,
+    time: jiff::Timestamp,
 }
 
 /// What the status patch should carry, or `None` when nothing changes
@@ -85,11 +119,11 @@ pub fn status_patch(pod: &Pod, reason: &str, message: &str, nominated: Option<&s
 
 /// Upstream-shaped `events.k8s.io/v1` Event about `pod` (pure).
 #[allow(clippy::too_many_arguments)]
-pub fn build_event(instance: &str, reporting_controller: &str, pod: &Pod, type_: &str, reason: &str, action: &str, note: &str, now: jiff::Timestamp) -> Event {
-    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+pub fn build_event(instance: &str, reporting_controller: &str, pod: &PodRef, type_: &str, reason: &str, action: &str, note: &str, now: jiff::Timestamp) -> Event {
+    let ns = pod.namespace.clone().unwrap_or_else(|| "default".into());
     Event {
         metadata: ObjectMeta {
-            name: Some(format!("{}.{:x}", pod.metadata.name.as_deref().unwrap_or("pod"), now.as_nanosecond())),
+            name: Some(format!("{}.{:x}", pod.name.as_deref().unwrap_or("pod"), now.as_nanosecond())),
             namespace: Some(ns),
             ..Default::default()
         },
@@ -98,7 +132,7 @@ pub fn build_event(instance: &str, reporting_controller: &str, pod: &Pod, type_:
         reporting_instance: Some(instance.to_string()),
         action: Some(action.to_string()),
         reason: Some(reason.to_string()),
-        regarding: Some(pod_ref(pod)),
+        regarding: Some(pod.object_reference()),
         note: Some(truncate_message(note)),
         type_: Some(type_.to_string()),
         ..Default::default()
@@ -106,10 +140,11 @@ pub fn build_event(instance: &str, reporting_controller: &str, pod: &Pod, type_:
 }
 
 /// Drains the event queue with at most [`MAX_EVENT_WRITES`] creates in flight.
-async fn write_events(client: kube::Client, mut rx: mpsc::Receiver<Event>) {
+async fn write_events(client: kube::Client, instance: String, mut rx: mpsc::Receiver<QueuedEvent>) {
     let slots = Arc::new(Semaphore::new(MAX_EVENT_WRITES));
-    while let Some(ev) = rx.recv().await {
+    while let Some(q) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let ev = build_event(&instance, &q.reporting_controller, &q.regarding, q.type_, q.reason, q.action, &q.note, q.time);
         let ns = ev.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Event> = Api::namespaced(client.clone(), &ns);
         tokio::spawn(async move {
@@ -125,10 +160,10 @@ impl Recorder {
     /// Starts the event writer task; call within a Tokio runtime.
     pub fn new(client: kube::Client, scheduler_name: &str) -> Recorder {
         let (events, rx) = mpsc::channel(MAX_QUEUED_EVENTS);
-        tokio::spawn(write_events(client.clone(), rx));
+        let instance = format!("{scheduler_name}-{}", component::leader::default_identity());
+        tokio::spawn(write_events(client.clone(), instance.clone(), rx));
         Recorder {
             client,
-            instance: format!("{scheduler_name}-{}", component::leader::default_identity()),
             events,
             dropped: Arc::new(AtomicU64::new(0)),
             status_slots: Arc::new(Semaphore::new(MAX_STATUS_WRITES)),
@@ -136,13 +171,13 @@ impl Recorder {
     }
 
     /// Queues one event about `pod`; dropped when [`MAX_QUEUED_EVENTS`] are waiting.
-    pub fn event(&self, reporting_controller: &str, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
-        let ev = build_event(&self.instance, reporting_controller, pod, type_, reason, action, &note, jiff::Timestamp::now());
+    pub fn event(&self, reporting_controller: &str, pod: PodRef, type_: &'static str, reason: &'static str, action: &'static str, note: String) {
+        let ev = QueuedEvent { reporting_controller: reporting_controller.to_string(), regarding: pod, type_, reason, action, note, time: jiff::Timestamp::now() };
         if let Err(mpsc::error::TrySendError::Full(ev)) = self.events.try_send(ev) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // One warning per thousand dropped events, not one per event.
             if n % 1000 == 1 {
-                tracing::warn!(dropped = n, reason = ev.reason.as_deref().unwrap_or(""), "event queue full; dropping events");
+                tracing::warn!(dropped = n, reason = ev.reason, "event queue full; dropping events");
             }
         }
     }
@@ -164,7 +199,7 @@ impl Recorder {
 
     /// Carries out a preemption: marks and deletes the victims, clears the
     /// nominations of lower-priority pods on the node.
-    pub fn preempt(&self, scheduler_name: &str, preemptor: &Pod, node: &str, victims: Vec<Arc<Pod>>, clear: Vec<Arc<Pod>>) {
+    pub fn preempt(&self, scheduler_name: &str, preemptor: &Pod, node: &str, victims: Vec<Arc<PodRecord>>, clear: Vec<Arc<Pod>>) {
         let client = self.client.clone();
         let recorder = self.clone();
         let preemptor_uid = preemptor.metadata.uid.clone().unwrap_or_default();
@@ -172,8 +207,7 @@ impl Recorder {
         let controller = scheduler_name.to_string();
         tokio::spawn(async move {
             for v in victims {
-                let ns = v.metadata.namespace.clone().unwrap_or_default();
-                let name = v.metadata.name.clone().unwrap_or_default();
+                let (ns, name) = (v.namespace().to_string(), v.name().to_string());
                 let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
                 let condition = serde_json::json!({"status": {"conditions": [{
                     "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
@@ -183,11 +217,11 @@ impl Recorder {
                 if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&condition)).await {
                     tracing::debug!(victim = %format!("{ns}/{name}"), error = %e, "could not add the DisruptionTarget condition");
                 }
-                let dp = DeleteParams { preconditions: Some(Preconditions { uid: v.metadata.uid.clone(), resource_version: None }), ..Default::default() };
+                let dp = DeleteParams { preconditions: Some(Preconditions { uid: Some(v.uid.clone()).filter(|u| !u.is_empty()), resource_version: None }), ..Default::default() };
                 match api.delete(&name, &dp).await {
                     Ok(_) => {
                         tracing::info!(victim = %format!("{ns}/{name}"), node = %node, "preempted");
-                        recorder.event(&controller, &v, "Normal", "Preempted", "Preempting", format!("Preempted by pod {preemptor_uid} on node {node}"));
+                        recorder.event(&controller, PodRef::of_record(&v), "Normal", "Preempted", "Preempting", format!("Preempted by pod {preemptor_uid} on node {node}"));
                     }
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
                     Err(e) => tracing::warn!(victim = %format!("{ns}/{name}"), error = %e, "could not delete a preemption victim"),
@@ -216,7 +250,7 @@ mod tests {
     #[test]
     fn event_shape() {
         let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
-        let ev = build_event("default-scheduler-host", "default-scheduler", &pod("p").build(), "Normal", "Scheduled", "Binding", "Successfully assigned default/p to n1", now);
+        let ev = build_event("default-scheduler-host", "default-scheduler", &PodRef::of_pod(&pod("p").build()), "Normal", "Scheduled", "Binding", "Successfully assigned default/p to n1", now);
         let v = serde_json::to_value(&ev).unwrap();
         let want = serde_json::json!({
             "apiVersion": "events.k8s.io/v1",

@@ -31,7 +31,7 @@ use crate::listers::{self, Listers};
 use crate::plugins::in_tree_registry;
 use crate::podinfo::{pod_key, PodInfo};
 use crate::queue::{ClusterEvent, QueuedPod, SchedulingQueue};
-use crate::recorder::Recorder;
+use crate::recorder::{PodRef, Recorder};
 use crate::strip::{strip_node, strip_object, strip_pod};
 
 /// How many binding requests may be in flight at once. kube-rs speaks
@@ -168,15 +168,16 @@ impl Scheduler {
                     self.forget_pod(&key, now);
                     return;
                 }
-                let pod = Arc::new(p);
-                if assigned(&pod) {
+                if assigned(&p) {
+                    // Only the pod's record is kept from here on (the cache).
                     self.unassigned.remove(&key);
                     self.queue.delete(&key);
                     let is_new = self.cache.pod_node(&key).is_none();
-                    self.cache.add_or_update_pod(pod);
+                    self.cache.add_or_update_pod(&p);
                     self.queue.move_on_event(if is_new { ClusterEvent::AssignedPodAdd } else { ClusterEvent::AssignedPodUpdate }, now);
                     return;
                 }
+                let pod = Arc::new(p);
                 if !self.frameworks.contains_key(scheduler_name(&pod)) {
                     return;
                 }
@@ -258,8 +259,7 @@ impl Scheduler {
         match schedule_pod(&fwk, &mut state, &info, &self.snapshot, &mut self.search, self.global_pct) {
             Ok(result) => {
                 let host = result.suggested_host;
-                let info = Arc::new(info);
-                self.cache.assume(info.clone(), &host);
+                self.cache.assume(info.record.clone(), &host);
                 let s = fwk.run_reserve(&mut state, &info, &host, &self.snapshot);
                 if !s.is_success() {
                     fwk.run_unreserve(&mut state, &info, &host);
@@ -315,7 +315,7 @@ impl Scheduler {
     ) {
         let reason = if rejected { "Unschedulable" } else { "SchedulerError" };
         tracing::debug!(pod = %qp.key, reason, message, "unschedulable");
-        self.recorder.event(&fwk.scheduler_name, &qp.pod, "Warning", "FailedScheduling", "Scheduling", message.to_string());
+        self.recorder.event(&fwk.scheduler_name, PodRef::of_pod(&qp.pod), "Warning", "FailedScheduling", "Scheduling", message.to_string());
         self.recorder.update_status(&qp.pod, reason, message, nominated.as_deref());
         let mut pod = qp.pod.clone();
         if let Some(n) = nominated {
@@ -353,7 +353,7 @@ impl Scheduler {
                 if status.is_success() {
                     let ns = pod.metadata.namespace.as_deref().unwrap_or("");
                     let name = pod.metadata.name.as_deref().unwrap_or("");
-                    recorder.event(&fwk.scheduler_name, &pod, "Normal", "Scheduled", "Binding", scheduled_message(ns, name, &node));
+                    recorder.event(&fwk.scheduler_name, PodRef::of_pod(&pod), "Normal", "Scheduled", "Binding", scheduled_message(ns, name, &node));
                     tracing::debug!("bound");
                 }
                 let profile = fwk.scheduler_name.clone();

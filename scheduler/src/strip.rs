@@ -16,12 +16,21 @@
 //!   VolumeBinding, VolumeRestrictions); projected, secret, config map,
 //!   emptyDir… volumes are never consulted.
 //!
+//!
+//! Nodes keep their metadata (labels, annotations), `spec.taints` and
+//! `spec.unschedulable`, and of their status `allocatable`, `images`
+//! (ImageLocality) and each condition's `type` and `status` (the queue's
+//! node-update check); capacity, addresses, node info, daemon endpoints,
+//! volumes, pod CIDRs and the conditions' reasons, messages and times go.
+//!
 //! A plugin that starts reading another field must keep it here.
+//! Assigned pods are trimmed much further: the cache keeps only their
+//! [`PodRecord`](crate::podinfo::PodRecord).
 //!
 //! Pure functions over the typed objects; the shell applies them to watch
 //! events (`scheduler.rs`).
 
-use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use k8s_openapi::api::core::v1::{Container, Node, NodeCondition, NodeSpec, NodeStatus, Pod};
 use kube::api::ObjectMeta;
 use kube::Resource;
 
@@ -83,9 +92,19 @@ pub fn strip_pod(pod: &mut Pod) {
     }
 }
 
-/// [`strip_meta`] for a node (status is read: allocatable, images, conditions).
+/// [`strip_meta`] plus the parts of a node the scheduler never reads (see
+/// the module docs).
 pub fn strip_node(node: &mut Node) {
     strip_meta(&mut node.metadata);
+    if let Some(spec) = node.spec.as_mut() {
+        *spec = NodeSpec { taints: spec.taints.take(), unschedulable: spec.unschedulable.take(), ..Default::default() };
+    }
+    if let Some(status) = node.status.as_mut() {
+        let conditions = status.conditions.take().map(|list| {
+            list.into_iter().map(|c| NodeCondition { type_: c.type_, status: c.status, ..Default::default() }).collect()
+        });
+        *status = NodeStatus { allocatable: status.allocatable.take(), images: status.images.take(), conditions, ..Default::default() };
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +184,35 @@ mod tests {
         let init = &spec.init_containers.as_ref().unwrap()[0];
         assert_eq!((init.name.as_str(), init.restart_policy.as_deref(), init.env.as_ref()), ("sidecar", Some("Always"), None));
         assert_eq!(spec.volumes.as_ref().map(|v| v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>()), Some(vec!["data"]));
+    }
+
+    #[test]
+    fn nodes_keep_what_plugins_and_the_queue_read() {
+        use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition, NodeSystemInfo, Taint};
+        let mut n = node("n1").cpu("4").label("zone", "a").taint("k", "v", "NoSchedule").unschedulable().image("pause:3.10", 1).build();
+        n.spec.as_mut().unwrap().pod_cidr = Some("10.0.0.0/24".into());
+        let s = n.status.as_mut().unwrap();
+        s.capacity = s.allocatable.clone();
+        s.addresses = Some(vec![NodeAddress { type_: "InternalIP".into(), address: "10.0.0.1".into() }]);
+        s.node_info = Some(NodeSystemInfo { kubelet_version: "v1.33.0".into(), ..Default::default() });
+        s.conditions = Some(vec![NodeCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: Some("KubeletReady".into()),
+            message: Some("kubelet is posting ready status".into()),
+            ..Default::default()
+        }]);
+        let allocatable = n.status.as_ref().unwrap().allocatable.clone();
+        strip_node(&mut n);
+        assert_eq!(n.metadata.labels.as_ref().and_then(|l| l.get("zone")).map(String::as_str), Some("a"));
+        let spec = n.spec.as_ref().unwrap();
+        assert_eq!((spec.unschedulable, spec.pod_cidr.as_ref()), (Some(true), None));
+        assert_eq!(spec.taints.as_ref().map(|t| t.iter().map(|t: &Taint| t.key.as_str()).collect::<Vec<_>>()), Some(vec!["k"]));
+        let s = n.status.as_ref().unwrap();
+        assert_eq!(s.allocatable, allocatable);
+        assert_eq!((s.capacity.as_ref(), s.addresses.as_ref(), s.node_info.as_ref()), (None, None, None));
+        assert_eq!(s.images.as_ref().map(Vec::len), Some(1));
+        assert_eq!(s.conditions, Some(vec![NodeCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]));
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl NodeBuilder {
 pub fn node_with(n: NodeBuilder, pods: Vec<Pod>) -> NodeInfo {
     let mut info = n.info();
     for p in pods {
-        info.add_pod(Arc::new(PodInfo::new(Arc::new(p))));
+        info.add_pod(PodInfo::new(Arc::new(p)).record);
     }
     info
 }

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::{CycleState, NodeStatuses, Status};
 use crate::cache::{NodeInfo, Snapshot};
 use crate::framework::runner::Framework;
-use crate::podinfo::PodInfo;
+use crate::podinfo::{PodInfo, PodRecord};
 
 /// Upstream `MaxNodeScore`.
 pub const MAX_NODE_SCORE: i64 = 100;
@@ -43,7 +43,7 @@ impl PreFilterResult {
 #[derive(Debug, Clone, Default)]
 pub struct PostFilterResult {
     pub nominated_node_name: Option<String>,
-    pub victims: Vec<Arc<Pod>>,
+    pub victims: Vec<Arc<PodRecord>>,
     /// Pods nominated to the same node with lower priority: their nomination is cleared.
     pub clear_nominations: Vec<Arc<Pod>>,
 }
@@ -85,12 +85,12 @@ pub trait PreFilterPlugin: Send + Sync {
 
     /// Upstream `PreFilterExtensions.AddPod`: `added` is now assumed on `node`
     /// (preemption's what-if and nominated pods). Default: nothing to update.
-    fn add_pod(&self, _state: &mut CycleState, _pod: &PodInfo, _added: &Arc<PodInfo>, _node: &NodeInfo, _snapshot: &Snapshot) -> Status {
+    fn add_pod(&self, _state: &mut CycleState, _pod: &PodInfo, _added: &Arc<PodRecord>, _node: &NodeInfo, _snapshot: &Snapshot) -> Status {
         Status::success()
     }
 
     /// Upstream `PreFilterExtensions.RemovePod`.
-    fn remove_pod(&self, _state: &mut CycleState, _pod: &PodInfo, _removed: &Arc<PodInfo>, _node: &NodeInfo, _snapshot: &Snapshot) -> Status {
+    fn remove_pod(&self, _state: &mut CycleState, _pod: &PodInfo, _removed: &Arc<PodRecord>, _node: &NodeInfo, _snapshot: &Snapshot) -> Status {
         Status::success()
     }
 }

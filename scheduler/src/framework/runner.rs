@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::{Code, CycleState, NodeScore, NodeStatuses, Plugin, PluginArgs, PostFilterResult, PreFilterResult, Registry, Status, MAX_NODE_SCORE};
 use crate::cache::{NodeInfo, Snapshot};
 use crate::config::{Point, Profile};
-use crate::podinfo::PodInfo;
+use crate::podinfo::{PodInfo, PodRecord};
 
 /// The plugins of one profile, per extension point.
 pub struct Framework {
@@ -190,8 +190,8 @@ impl Framework {
         let mut state_with = state.clone();
         let mut node_with = node.clone();
         for n in relevant {
-            node_with.add_pod(n.clone());
-            let s = self.run_pre_filter_add_pod(&mut state_with, pod, n, &node_with, snapshot);
+            node_with.add_pod(n.record.clone());
+            let s = self.run_pre_filter_add_pod(&mut state_with, pod, &n.record, &node_with, snapshot);
             if !s.is_success() {
                 return s;
             }
@@ -203,7 +203,7 @@ impl Framework {
         self.run_filter(state, pod, node)
     }
 
-    pub fn run_pre_filter_add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
+    pub fn run_pre_filter_add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodRecord>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
         for p in &self.pre_filter {
             if state.skip_filter.contains(p.name()) {
                 continue;
@@ -222,7 +222,7 @@ impl Framework {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        removed: &Arc<PodInfo>,
+        removed: &Arc<PodRecord>,
         node: &NodeInfo,
         snapshot: &Snapshot,
     ) -> Status {

@@ -22,7 +22,7 @@ use crate::cache::{NodeInfo, Snapshot};
 use crate::framework::{
     CycleState, FilterPlugin, NodeScore, Plugin, PluginArgs, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
 };
-use crate::podinfo::{AffinityTerm, PodInfo, WeightedAffinityTerm};
+use crate::podinfo::{AffinityTerm, PodInfo, PodRecord, WeightedAffinityTerm};
 
 pub const NAME: &str = "InterPodAffinity";
 pub const ERR_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -99,15 +99,15 @@ fn uses_namespace_selector<'a>(mut terms: impl Iterator<Item = &'a AffinityTerm>
     terms.any(|t| !t.namespace_selector.is_nothing())
 }
 
-fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
-    !terms.is_empty() && terms.iter().all(|t| t.matches(&pod.pod, ns_labels))
+fn matches_all(terms: &[AffinityTerm], pod: &PodRecord, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
+    !terms.is_empty() && terms.iter().all(|t| t.matches(pod, ns_labels))
 }
 
 impl FilterState {
     /// Account for `other` on `node` (upstream `updateWithPod`).
-    fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, snapshot: &Snapshot, delta: i64) {
+    fn update(&mut self, pod: &PodInfo, other: &PodRecord, node: &NodeInfo, snapshot: &Snapshot, delta: i64) {
         for t in &other.required_anti_affinity {
-            if t.matches(&pod.pod, Some(&self.ns_labels)) {
+            if t.matches(pod, Some(&self.ns_labels)) {
                 bump(&mut self.existing_anti, node, &t.topology_key, delta);
             }
         }
@@ -118,7 +118,7 @@ impl FilterState {
             }
         }
         for t in &pod.required_anti_affinity {
-            if t.matches(&other.pod, other_ns.as_ref()) {
+            if t.matches(other, other_ns.as_ref()) {
                 bump(&mut self.anti, node, &t.topology_key, delta);
             }
         }
@@ -149,7 +149,7 @@ impl PreFilterPlugin for InterPodAffinity {
         for node in snapshot.nodes_with_required_anti_affinity() {
             for existing in &node.pods_with_required_anti_affinity {
                 for t in &existing.required_anti_affinity {
-                    if t.matches(&pod.pod, Some(&s.ns_labels)) {
+                    if t.matches(pod, Some(&s.ns_labels)) {
                         bump(&mut s.existing_anti, node, &t.topology_key, 1);
                     }
                 }
@@ -172,7 +172,7 @@ impl PreFilterPlugin for InterPodAffinity {
                         }
                     }
                     for t in &pod.required_anti_affinity {
-                        if t.matches(&existing.pod, ns) {
+                        if t.matches(existing, ns) {
                             bump(&mut s.anti, node, &t.topology_key, 1);
                         }
                     }
@@ -183,14 +183,14 @@ impl PreFilterPlugin for InterPodAffinity {
         (None, Status::success())
     }
 
-    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodRecord>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
             s.update(pod, added, node, snapshot, 1);
         }
         Status::success()
     }
 
-    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &Arc<PodInfo>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
+    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &Arc<PodRecord>, node: &NodeInfo, snapshot: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
             s.update(pod, removed, node, snapshot, -1);
         }
@@ -249,7 +249,7 @@ struct ScoreState {
 fn process_terms(
     m: &mut HashMap<String, HashMap<String, i64>>,
     terms: &[WeightedAffinityTerm],
-    target: &PodInfo,
+    target: &PodRecord,
     ns_labels: Option<&BTreeMap<String, String>>,
     node: &NodeInfo,
     multiplier: i64,
@@ -263,12 +263,12 @@ fn process_term(
     m: &mut HashMap<String, HashMap<String, i64>>,
     term: &AffinityTerm,
     weight: i64,
-    target: &PodInfo,
+    target: &PodRecord,
     ns_labels: Option<&BTreeMap<String, String>>,
     node: &NodeInfo,
     multiplier: i64,
 ) {
-    if !term.matches(&target.pod, ns_labels) {
+    if !term.matches(target, ns_labels) {
         return;
     }
     if let Some(v) = node.labels().and_then(|l| l.get(&term.topology_key)) {

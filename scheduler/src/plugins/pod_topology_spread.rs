@@ -28,7 +28,7 @@ use crate::cache::{NodeInfo, Snapshot};
 use crate::framework::{
     CycleState, FilterPlugin, NodeScore, Plugin, PluginArgs, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status, MAX_NODE_SCORE,
 };
-use crate::podinfo::PodInfo;
+use crate::podinfo::{PodInfo, PodRecord};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const ERR_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
@@ -286,9 +286,9 @@ fn passes_inclusion(c: &Constraint, pod: &Pod, node: &NodeInfo) -> bool {
 }
 
 /// Upstream `countPodsMatchSelector`: same namespace, not terminating.
-pub fn count_matching(pods: &[Arc<PodInfo>], selector: &LabelSelector, ns: &str) -> i64 {
+pub fn count_matching(pods: &[Arc<PodRecord>], selector: &LabelSelector, ns: &str) -> i64 {
     pods.iter()
-        .filter(|p| p.pod.metadata.deletion_timestamp.is_none() && p.namespace() == ns && selector.matches(&p.pod.metadata))
+        .filter(|p| !p.terminating && p.namespace() == ns && selector.matches(p.labels()))
         .count() as i64
 }
 
@@ -318,12 +318,12 @@ impl FilterState {
 
     /// Upstream `updateWithPod` (AddPod/RemovePod for nominated pods and
     /// preemption's what-ifs).
-    fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
+    fn update(&mut self, pod: &PodInfo, other: &PodRecord, node: &NodeInfo, delta: i64) {
         if !has_all_keys(node, &self.constraints) || other.namespace() != pod.namespace() {
             return;
         }
         for (c, counts) in self.constraints.iter().zip(self.counts.iter_mut()) {
-            if !passes_inclusion(c, &pod.pod, node) || !c.selector.matches(&other.pod.metadata) {
+            if !passes_inclusion(c, &pod.pod, node) || !c.selector.matches(other.labels()) {
                 continue;
             }
             let value = node.labels().and_then(|l| l.get(&c.topology_key)).map(String::as_str).unwrap_or("");
@@ -376,14 +376,14 @@ impl PreFilterPlugin for PodTopologySpread {
         (None, Status::success())
     }
 
-    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo, _: &Snapshot) -> Status {
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodRecord>, node: &NodeInfo, _: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
             s.update(pod, added, node, 1);
         }
         Status::success()
     }
 
-    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &Arc<PodInfo>, node: &NodeInfo, _: &Snapshot) -> Status {
+    fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &Arc<PodRecord>, node: &NodeInfo, _: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<FilterState>(NAME) {
             s.update(pod, removed, node, -1);
         }
@@ -665,7 +665,7 @@ mod tests {
             node("c1").label(HOSTNAME, "c1").info(),
         ];
         let placed: Vec<(usize, Pod)> =
-            nodes.iter().enumerate().flat_map(|(i, n)| n.pods.iter().map(move |p| (i, (*p.pod).clone()))).collect();
+            nodes.iter().enumerate().flat_map(|(i, n)| n.pods.iter().map(move |p| (i, pod(p.name()).with(|q| q.metadata.labels = Some(p.labels().clone())).build()))).collect();
         let snap = Snapshot::from_nodes(nodes.clone(), Listers::default());
         let plugin = PodTopologySpread::with_defaults(None);
         let cases = [
@@ -720,10 +720,10 @@ mod tests {
             if add {
                 let new = web(&format!("x{n}"));
                 placed[z].push(new.clone());
-                plugin.add_pod(&mut st, &p, &Arc::new(PodInfo::new(Arc::new(new))), &empty[z], &snap);
+                plugin.add_pod(&mut st, &p, &PodInfo::new(Arc::new(new)).record, &empty[z], &snap);
             } else {
                 let gone = placed[z].pop().unwrap();
-                plugin.remove_pod(&mut st, &p, &Arc::new(PodInfo::new(Arc::new(gone))), &empty[z], &snap);
+                plugin.remove_pod(&mut st, &p, &PodInfo::new(Arc::new(gone)).record, &empty[z], &snap);
             }
             let fresh = build(&placed);
             let mut want = CycleState::new();
@@ -799,7 +799,7 @@ mod tests {
                     if rnd(2) == 0 {
                         cache.assume_pod(p, &n);
                     } else {
-                        cache.add_or_update_pod(p);
+                        cache.add_or_update_pod(&p);
                     }
                     placed.push(format!("{ns}/{name}"));
                 }

@@ -356,7 +356,7 @@ mod tests {
     /// their pods labelled `app=web`.
     fn web_in_zone(n: &NodeInfo) -> Option<(&str, i64)> {
         let zone = n.labels()?.get("zone")?;
-        Some((zone.as_str(), n.pods.iter().filter(|p| p.pod.metadata.labels.as_ref().and_then(|l| l.get("app")).is_some_and(|a| a == "web")).count() as i64))
+        Some((zone.as_str(), n.pods.iter().filter(|p| p.labels().get("app").is_some_and(|a| a == "web")).count() as i64))
     }
 
     fn full(nodes: &[Arc<NodeInfo>]) -> BTreeMap<String, i64> {
@@ -404,7 +404,7 @@ mod tests {
                         cache.assume_pod(p, &node_names[n]);
                         pods.push((name, node_names[n].clone(), true));
                     } else {
-                        cache.add_or_update_pod(p);
+                        cache.add_or_update_pod(&p);
                         pods.push((name, node_names[n].clone(), false));
                     }
                 }
@@ -423,7 +423,7 @@ mod tests {
                     let to = if rng(4) == 0 { node_names[n].clone() } else { pods[i].1.clone() };
                     let p = pod(&pods[i].0).label("app", "web").node(&to).build();
                     assert_eq!(pod_key(&p), format!("default/{}", pods[i].0));
-                    cache.add_or_update_pod(Arc::new(p));
+                    cache.add_or_update_pod(&p);
                     pods[i] = (pods[i].0.clone(), to, false);
                 }
                 6 if !pods.is_empty() => {

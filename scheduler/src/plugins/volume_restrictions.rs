@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::cache::{pvc_keys, NodeInfo, Snapshot};
 use crate::framework::{CycleState, FilterPlugin, Plugin, PluginArgs, PreFilterPlugin, PreFilterResult, Status};
-use crate::podinfo::PodInfo;
+use crate::podinfo::{PodInfo, PodRecord};
 
 pub const NAME: &str = "VolumeRestrictions";
 pub const ERR_REASON_RWOP: &str = "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode";
@@ -58,17 +58,17 @@ impl PreFilterPlugin for VolumeRestrictions {
         (None, Status::success())
     }
 
-    fn add_pod(&self, state: &mut CycleState, _: &PodInfo, added: &Arc<PodInfo>, _: &NodeInfo, _: &Snapshot) -> Status {
+    fn add_pod(&self, state: &mut CycleState, _: &PodInfo, added: &Arc<PodRecord>, _: &NodeInfo, _: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<State>(NAME) {
-            let used = pvc_keys(&added.pod);
+            let used = &added.claims;
             s.conflicting += s.rwop.iter().filter(|k| used.contains(k)).count() as i64;
         }
         Status::success()
     }
 
-    fn remove_pod(&self, state: &mut CycleState, _: &PodInfo, removed: &Arc<PodInfo>, _: &NodeInfo, _: &Snapshot) -> Status {
+    fn remove_pod(&self, state: &mut CycleState, _: &PodInfo, removed: &Arc<PodRecord>, _: &NodeInfo, _: &Snapshot) -> Status {
         if let Some(s) = state.read_mut::<State>(NAME) {
-            let used = pvc_keys(&removed.pod);
+            let used = &removed.claims;
             s.conflicting -= s.rwop.iter().filter(|k| used.contains(k)).count() as i64;
         }
         Status::success()
