@@ -1,7 +1,8 @@
 //! Scenario a: create / get / update / list throughput and latency through
 //! the API server on the embedded store and on etcd, with raw etcd put /
 //! range from the same harness (same value size, same client counts) as the
-//! reference. Repetitions interleave the targets so that load from the rest
+//! reference, and raw etcd's create-if-absent txn: the one request any API
+//! server's create costs etcd, so the ceiling of creates on that etcd. Repetitions interleave the targets so that load from the rest
 //! of the machine affects them alike; figures are medians over repetitions.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
+use storage::etcd::etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use storage::etcd::{EtcdConfig, EtcdStore};
 use storage::test_etcd::TestEtcd;
 use storage::{ListOptions, Store};
@@ -54,6 +56,10 @@ impl Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     Create,
+    /// Raw etcd only: the create-if-absent txn an API server sends for a
+    /// create (`create_revision == 0` then put), the ceiling of any API
+    /// server's creates on that etcd.
+    CreateTxn,
     Get,
     Update,
     List,
@@ -63,6 +69,7 @@ impl Op {
     fn label(self, target: Target, list_objects: usize) -> String {
         match (target, self) {
             (Target::RawEtcd, Op::Create) => "put".into(),
+            (_, Op::CreateTxn) => "create-if-absent txn".into(),
             (Target::RawEtcd, Op::Get) => "range (1 key)".into(),
             (Target::RawEtcd, Op::List) => format!("range ({list_objects} keys)"),
             (_, Op::Create) => "create".into(),
@@ -174,6 +181,10 @@ async fn api_worker(job: ApiJob, mut objs: Vec<(String, u64)>, barrier: Arc<Barr
                 (Method::GET, format!("{collection}/{name}"), None, name)
             }
             Op::List => (Method::GET, list_path.clone(), None, String::new()),
+            Op::CreateTxn => {
+                out.errors.add("create-if-absent txn is a raw etcd operation");
+                break;
+            }
         };
         let started = Instant::now();
         match conn.call(method, &path, body).await {
@@ -261,6 +272,17 @@ async fn raw_worker(job: RawJob, objs: Vec<(String, u64)>, barrier: Arc<Barrier>
                 Ok(r) => Err(anyhow::anyhow!("range returned {} keys, expected {}", r.kvs.len(), job.list_expect)),
                 Err(e) => Err(e.into()),
             },
+            Op::CreateTxn => {
+                let key = format!("{}/t{i}", job.key_prefix);
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(key.clone(), job.value.to_vec(), None)]);
+                match kv.txn(txn).await {
+                    Ok(r) if r.succeeded() => Ok(()),
+                    Ok(_) => Err(anyhow::anyhow!("key {key} exists")),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Op::Update => Err(anyhow::anyhow!("no raw update operation")),
         };
         match result {
@@ -326,7 +348,7 @@ pub async fn run(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             eprintln!("apibench: [a] repetition {}/{}, {clients} clients", rep + 1, plan.reps);
             // Raw etcd reference.
             let mut keys = Vec::new();
-            for op in [Op::Create, Op::Get, Op::List] {
+            for op in [Op::Create, Op::CreateTxn, Op::Get, Op::List] {
                 let job = RawJob {
                     store: store.clone(),
                     op,
@@ -409,6 +431,15 @@ fn summarise(ctx: &Ctx, report: &mut Report, results: &Results, value_bytes: usi
                 }
             }
         }
+    }
+    // What etcd itself allows: any API server's create on etcd is one
+    // create-if-absent txn, so the raw txn rate bounds it.
+    for &clients in &plan.client_counts {
+        let s = if clients == 1 { "" } else { "s" };
+        let raw_txn = results.median((Target::RawEtcd, Op::CreateTxn, clients)).rate;
+        report.info("a", format!("raw etcd create-if-absent txn / raw etcd put, {clients} client{s}"), pct(ratio(raw_txn, raw_put(clients))));
+        let api_create = results.median((Target::OnEtcd, Op::Create, clients)).rate;
+        report.info("a", format!("apiserver (etcd) create / raw etcd create-if-absent txn, {clients} client{s}"), pct(ratio(api_create, raw_txn)));
     }
     for target in [Target::Embedded, Target::OnEtcd] {
         for op in [Op::Create, Op::Update] {

@@ -33,6 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+/// The etcd client crate, for callers of [`EtcdStore::client`].
+pub use etcd_client;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
     TxnOpResponse, TxnResponse, WatchOptions,
