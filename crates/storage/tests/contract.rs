@@ -129,6 +129,7 @@ contract_suite! {
         concurrent_writers_get_unique_revisions_seen_once_by_watch,
         current_revision_follows_writes;
     isolated:
+        every_past_list_matches_a_model_of_the_history,
         list_at_compacted_revision_fails,
         watch_from_compacted_revision_fails,
         compacted_revision_tracks_compact,
@@ -791,6 +792,83 @@ async fn list_at_compacted_revision_fails(ctx: &Ctx) {
         .unwrap();
     assert_eq!(keys(&now.kvs), vec![key.as_str()]);
     assert_eq!(ctx.store.get(&key).await.unwrap().unwrap().value, b("v3"));
+}
+
+/// A deterministic random history over a few keys in two sub-prefixes
+/// (creates, updates, deletes, re-creates), compacted half way; then every
+/// list at every revision still readable, whole and paged, must equal a
+/// model of the store's state at that revision.
+async fn every_past_list_matches_a_model_of_the_history(ctx: &Ctx) {
+    use std::collections::BTreeMap;
+    type State = BTreeMap<String, KeyValue>;
+    let mut seed: u64 = 0x5eed_cafe;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let names: Vec<String> = (0..10)
+        .map(|i| format!("{}/k{i}", if i % 2 == 0 { "a" } else { "b" }))
+        .collect();
+    let mut state = State::new();
+    let mut history: Vec<(i64, State)> = Vec::new();
+    let mut compacted_at = None;
+    for step in 0..160 {
+        let key = ctx.key(&names[next(names.len() as u64) as usize]);
+        let value = b(&format!("v{step}"));
+        let revision = match state.get(&key).cloned() {
+            None => {
+                let kv = ctx.store.create(&key, value).await.unwrap();
+                state.insert(key, kv.clone());
+                kv.mod_revision
+            }
+            Some(old) if next(3) == 0 => {
+                let (revision, _) = ctx.store.delete(&key, Some(old.mod_revision)).await.unwrap();
+                state.remove(&key);
+                revision
+            }
+            Some(old) => {
+                let kv = ctx.store.update(&key, value, old.mod_revision).await.unwrap();
+                state.insert(key, kv.clone());
+                kv.mod_revision
+            }
+        };
+        history.push((revision, state.clone()));
+        if step == 80 {
+            ctx.store.compact(revision).await.unwrap();
+            compacted_at = Some(revision);
+        }
+    }
+    let compacted_at = compacted_at.unwrap();
+    for (revision, expected) in history.iter().filter(|(r, _)| *r >= compacted_at) {
+        for sub in ["", "a/", "b/"] {
+            let prefix = ctx.key(sub);
+            let want: Vec<&KeyValue> = expected.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(_, kv)| kv).collect();
+            let whole = ctx.store.list(ListOptions { revision: Some(*revision), ..ctx.list_opts(sub) }).await.unwrap();
+            assert_eq!(whole.kvs.iter().collect::<Vec<_>>(), want, "list {sub:?} at {revision}");
+            assert!(!whole.more);
+            // The same in pages of two, each read at the same revision.
+            let mut paged = Vec::new();
+            let mut start_after = None;
+            loop {
+                let page = ctx
+                    .store
+                    .list(ListOptions { revision: Some(*revision), limit: Some(2), start_after: start_after.clone(), ..ctx.list_opts(sub) })
+                    .await
+                    .unwrap();
+                paged.extend(page.kvs.iter().cloned());
+                if page.more {
+                    assert_eq!(page.remaining as usize, want.len() - paged.len(), "remaining of {sub:?} at {revision}");
+                }
+                start_after = page.kvs.last().map(|kv| kv.key.clone());
+                if !page.more {
+                    break;
+                }
+            }
+            assert_eq!(paged.iter().collect::<Vec<_>>(), want, "paged list {sub:?} at {revision}");
+        }
+    }
 }
 
 async fn watch_from_compacted_revision_fails(ctx: &Ctx) {

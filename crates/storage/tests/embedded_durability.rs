@@ -125,6 +125,49 @@ async fn unknown_format_version_is_refused() {
     assert!(err.to_string().contains("format version"), "{err}");
 }
 
+/// A format-1 file (with its per-key `index` table) opens: the table is
+/// dropped, the file moves to the current format, and everything written
+/// before reads back, now and at past revisions.
+#[tokio::test]
+async fn format_1_files_are_upgraded() {
+    const META: redb::TableDefinition<&str, i64> = redb::TableDefinition::new("meta");
+    const INDEX: redb::TableDefinition<(&str, i64), ()> = redb::TableDefinition::new("index");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.redb");
+    let store = EmbeddedStore::open(&path, no_auto()).unwrap();
+    let first = store.create("/k/a", Bytes::from_static(b"1")).await.unwrap();
+    store
+        .update("/k/a", Bytes::from_static(b"2"), first.mod_revision)
+        .await
+        .unwrap();
+    store.create("/k/b", Bytes::from_static(b"3")).await.unwrap();
+    store.close().await.unwrap();
+    {
+        // What format 1 had on top: the index rows and version 1.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(INDEX).unwrap();
+            for (key, revision) in [("/k/a", 1), ("/k/a", 2), ("/k/b", 3)] {
+                index.insert((key, revision), ()).unwrap();
+            }
+            txn.open_table(META).unwrap().insert("format_version", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(&path, no_auto()).unwrap();
+    let at = |revision| storage::ListOptions { prefix: "/k/".into(), revision: Some(revision), ..Default::default() };
+    let values = |kvs: Vec<storage::KeyValue>| kvs.into_iter().map(|kv| kv.value).collect::<Vec<_>>();
+    assert_eq!(values(store.list(at(1)).await.unwrap().kvs), [Bytes::from_static(b"1")]);
+    assert_eq!(values(store.list(at(3)).await.unwrap().kvs), [Bytes::from_static(b"2"), Bytes::from_static(b"3")]);
+    store.close().await.unwrap();
+    let db = redb::Database::create(&path).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let version = txn.open_table(META).unwrap().get("format_version").unwrap().unwrap().value();
+    assert_eq!(version, FORMAT_VERSION);
+    assert!(matches!(txn.open_table(INDEX), Err(redb::TableError::TableDoesNotExist(_))));
+}
+
 // ------------------------------------------------------------ kill -9
 
 /// Child mode: write forever from 16 tasks, printing each acknowledged write.

@@ -10,7 +10,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::compaction;
 use super::error::Ctx;
 use super::read::load_record;
-use super::schema::{Kind, Record, CURRENT, INDEX, LOG, META, META_COMPACTED, META_REVISION};
+use super::schema::{Kind, Record, CURRENT, LOG, META, META_COMPACTED, META_REVISION};
 use crate::{KeyValue, Result, Revision, StorageError, WatchEvent};
 
 /// A write request as the writer sees it.
@@ -57,7 +57,6 @@ pub struct BatchState {
 /// The tables of one write transaction.
 pub struct WriteTables<'txn> {
     pub log: Table<'txn, i64, &'static [u8]>,
-    pub index: Table<'txn, (&'static str, i64), ()>,
     pub current: Table<'txn, &'static str, (i64, i64)>,
     pub meta: Table<'txn, &'static str, i64>,
 }
@@ -66,7 +65,6 @@ impl<'txn> WriteTables<'txn> {
     pub fn open(txn: &'txn WriteTransaction) -> Result<Self> {
         Ok(WriteTables {
             log: txn.open_table(LOG).ctx("open log")?,
-            index: txn.open_table(INDEX).ctx("open index")?,
             current: txn.open_table(CURRENT).ctx("open current")?,
             meta: txn.open_table(META).ctx("open meta")?,
         })
@@ -95,9 +93,6 @@ impl<'txn> WriteTables<'txn> {
         self.log
             .insert(revision, record.encode()?.as_slice())
             .ctx("write log")?;
-        self.index
-            .insert((record.key.as_str(), revision), ())
-            .ctx("write index")?;
         Ok(())
     }
 }
@@ -388,8 +383,6 @@ mod tests {
             .map(|entry| entry.unwrap().0.value())
             .collect();
         assert_eq!(retained, [2, 5, 6]);
-        let index = txn.open_table(super::super::schema::INDEX).unwrap();
-        assert_eq!(redb::ReadableTableMetadata::len(&index).unwrap(), 3);
         let at5 = read::list(
             &db,
             &crate::ListOptions {

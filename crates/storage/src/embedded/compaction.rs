@@ -32,26 +32,22 @@ pub fn compact(tables: &mut WriteTables<'_>, from: Revision, to: Revision) -> Re
     let mut start = from;
     while start < to {
         let end = to.min(start.saturating_add(STEP));
-        let mut doomed: Vec<(Revision, String)> = Vec::new();
+        let mut doomed: Vec<Revision> = Vec::new();
         for entry in tables.log.range::<i64>(start..end).ctx("range log")? {
             let (revision, data) = entry.ctx("iterate log")?;
             let revision = revision.value();
             let record = RecordRef::parse(revision, data.value())?;
             if record.prev_revision > 0 {
-                doomed.push((record.prev_revision, record.key.to_owned()));
+                doomed.push(record.prev_revision);
             }
             if record.kind == Kind::Delete {
-                doomed.push((revision, record.key.to_owned()));
+                doomed.push(revision);
             }
         }
-        for (revision, key) in doomed {
+        for revision in doomed {
             if tables.log.remove(revision).ctx("remove log")?.is_some() {
                 removed += 1;
             }
-            tables
-                .index
-                .remove((key.as_str(), revision))
-                .ctx("remove index")?;
         }
         start = end;
     }

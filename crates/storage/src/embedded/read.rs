@@ -2,12 +2,13 @@
 //! snapshot) and never waits for the writer. They are blocking; callers run
 //! them on the blocking pool.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::error::{internal, Ctx};
-use super::schema::{Kind, Record, RecordRef, CURRENT, INDEX, LOG, META, META_COMPACTED, META_REVISION};
+use super::schema::{Kind, Record, RecordRef, CURRENT, LOG, META, META_COMPACTED, META_REVISION};
 use crate::{KeyValue, ListOptions, ListResult, Result, Revision, StorageError, WatchEvent};
 
 /// Snapshot counters as seen by one read transaction.
@@ -155,8 +156,15 @@ fn list_current(
     Ok(())
 }
 
-/// A list at a past revision: for every key under the prefix, the newest
-/// retained version at or before `revision`, if that version is a put.
+/// A list at a past `revision` (at or above the compaction point), without
+/// a per-key history table. Every version live at `revision` is still in the
+/// log (compaction only drops versions superseded at or below its point),
+/// and the first log record of a key after `revision` says which one it was:
+/// that record's `prev_revision` (0 for a create: the key did not exist).
+/// So: scan the log after `revision` once for the keys of the range it
+/// touches, then merge them in key order with `current`, whose other keys
+/// have not changed since. Cost: the live keys of the range plus the log
+/// records after `revision` (bounded by the retained history).
 fn list_past(
     txn: &ReadTransaction,
     prefix: &str,
@@ -164,49 +172,65 @@ fn list_past(
     revision: Revision,
     page: &mut Page,
 ) -> Result<()> {
-    let index = txn.open_table(INDEX).ctx("open index")?;
     let log = txn.open_table(LOG).ctx("open log")?;
+    let current = txn.open_table(CURRENT).ctx("open current")?;
+    let in_range = |key: &str| key.starts_with(prefix) && start_after.is_none_or(|after| key > after);
+    // Keys changed after `revision`: the version each had then (None: absent).
+    let mut changed: BTreeMap<String, Option<Revision>> = BTreeMap::new();
+    for entry in log.range::<i64>(revision + 1..).ctx("range log")? {
+        let (at, data) = entry.ctx("iterate log")?;
+        let record = RecordRef::parse(at.value(), data.value())?;
+        if in_range(record.key) && !changed.contains_key(record.key) {
+            let then = (record.prev_revision > 0).then_some(record.prev_revision);
+            changed.insert(record.key.to_owned(), then);
+        }
+    }
     let lower = match start_after {
-        Some(s) => Bound::Excluded((s, i64::MAX)),
-        None => Bound::Included((prefix, i64::MIN)),
+        Some(s) => Bound::Excluded(s),
+        None => Bound::Included(prefix),
     };
-    // (key, newest version <= revision) of the key being scanned.
-    let mut group: Option<(String, Option<Revision>)> = None;
-    let emit = |group: Option<(String, Option<Revision>)>, page: &mut Page| -> Result<()> {
-        let Some((_, Some(version))) = group else {
-            return Ok(());
-        };
-        let record = load_record(&log, version)?;
-        if record.kind == Kind::Put {
-            if page.full() {
-                page.remaining += 1;
-            } else {
-                page.kvs.push(record.into_kv(version));
+    let mut unchanged = current.range::<&str>((lower, Bound::Unbounded)).ctx("range current")?;
+    let mut next_unchanged = || -> Result<Option<(String, Revision)>> {
+        for entry in unchanged.by_ref() {
+            let (key, revs) = entry.ctx("iterate current")?;
+            let key = key.value();
+            if !key.starts_with(prefix) {
+                return Ok(None);
             }
+            if !changed.contains_key(key) {
+                return Ok(Some((key.to_owned(), revs.value().1)));
+            }
+        }
+        Ok(None)
+    };
+    let emit = |version: Revision, page: &mut Page| -> Result<()> {
+        if page.full() {
+            page.remaining += 1;
+        } else {
+            page.kvs.push(load_record(&log, version)?.into_kv(version));
         }
         Ok(())
     };
-    for entry in index
-        .range::<(&str, i64)>((lower, Bound::Unbounded))
-        .ctx("range index")?
-    {
-        let (entry_key, _) = entry.ctx("iterate index")?;
-        let (key, version) = entry_key.value();
-        if !key.starts_with(prefix) {
-            break;
-        }
-        let same_key = group.as_ref().is_some_and(|(k, _)| k == key);
-        if !same_key {
-            emit(group.take(), page)?;
-            group = Some((key.to_owned(), None));
-        }
-        if version <= revision {
-            if let Some((_, newest)) = group.as_mut() {
-                *newest = Some(version);
+    // Merge the two key-ordered sources; a key is in at most one of them.
+    let mut then = changed.iter().filter_map(|(k, v)| v.map(|v| (k.as_str(), v))).peekable();
+    let mut head = next_unchanged()?;
+    loop {
+        let take_changed = match (then.peek(), &head) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((changed_key, _)), Some((unchanged_key, _))) => *changed_key < unchanged_key.as_str(),
+        };
+        if take_changed {
+            if let Some((_, version)) = then.next() {
+                emit(version, page)?;
             }
+        } else if let Some((_, version)) = head.take() {
+            emit(version, page)?;
+            head = next_unchanged()?;
         }
     }
-    emit(group, page)
+    Ok(())
 }
 
 /// A slice of history read for a watch.
