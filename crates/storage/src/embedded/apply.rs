@@ -90,10 +90,11 @@ impl<'txn> WriteTables<'txn> {
     }
 
     fn append(&mut self, revision: Revision, record: &Record) -> Result<()> {
-        self.log
-            .insert(revision, record.encode()?.as_slice())
+        let mut slot = self
+            .log
+            .insert_reserve(revision, record.encoded_len())
             .ctx("write log")?;
-        Ok(())
+        record.encode_into(slot.as_mut())
     }
 }
 

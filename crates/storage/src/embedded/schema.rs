@@ -114,19 +114,41 @@ impl<'a> RecordRef<'a> {
 }
 
 impl Record {
-    pub fn encode(&self) -> Result<Vec<u8>> {
+    /// Length of the encoding.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.key.len() + self.value.len()
+    }
+
+    /// Write the encoding into `out`, which must be [`Self::encoded_len`]
+    /// long (the log reserves that much in place, so nothing is copied twice).
+    pub fn encode_into(&self, out: &mut [u8]) -> Result<()> {
         let key_len = u32::try_from(self.key.len())
             .map_err(|_| internal(format!("key of {} bytes is too long", self.key.len())))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + self.key.len() + self.value.len());
-        out.push(match self.kind {
+        if out.len() != self.encoded_len() {
+            return Err(internal(format!(
+                "record slot of {} bytes for a record of {}",
+                out.len(),
+                self.encoded_len()
+            )));
+        }
+        let (header, body) = out.split_at_mut(HEADER_LEN);
+        header[0] = match self.kind {
             Kind::Put => 1,
             Kind::Delete => 2,
-        });
-        out.extend_from_slice(&self.create_revision.to_le_bytes());
-        out.extend_from_slice(&self.prev_revision.to_le_bytes());
-        out.extend_from_slice(&key_len.to_le_bytes());
-        out.extend_from_slice(self.key.as_bytes());
-        out.extend_from_slice(&self.value);
+        };
+        header[1..9].copy_from_slice(&self.create_revision.to_le_bytes());
+        header[9..17].copy_from_slice(&self.prev_revision.to_le_bytes());
+        header[17..21].copy_from_slice(&key_len.to_le_bytes());
+        let (key, value) = body.split_at_mut(self.key.len());
+        key.copy_from_slice(self.key.as_bytes());
+        value.copy_from_slice(&self.value);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out)?;
         Ok(out)
     }
 
