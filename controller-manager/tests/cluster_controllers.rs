@@ -418,7 +418,10 @@ async fn completed_job_is_deleted_after_its_ttl() {
     let job: Job = serde_json::from_value(json!({
         "metadata": {"name": "once"},
         "spec": {
-            "ttlSecondsAfterFinished": 1,
+            // Timestamps have whole seconds: with a TTL of 1 s the Job can be
+            // deleted a few milliseconds after it completes, before a poll
+            // sees it Complete.
+            "ttlSecondsAfterFinished": 3,
             "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}},
         },
     }))

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use apimachinery::selector::labels::LabelSelector;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -32,6 +32,7 @@ use kube::api::PostParams;
 use kube::Api;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::{run_workers, EventRecorder, ObjectKey, SyncResult, WorkQueue};
 
 const NAME: &str = "disruption";
@@ -39,7 +40,7 @@ const NAME: &str = "disruption";
 pub const DELETION_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
 
 /// The pods a budget covers (policy/v1: an empty selector selects all).
-pub fn selects(pdb: &PodDisruptionBudget, pod: &Pod) -> bool {
+pub fn selects(pdb: &PodDisruptionBudget, pod: &CachedPod) -> bool {
     let Some(sel) = pdb.spec.as_ref().and_then(|s| s.selector.as_ref()) else { return false };
     let Ok(sel) = LabelSelector::from_k8s(sel) else { return false };
     sel.matches(&pod.metadata.labels.clone().unwrap_or_default())
@@ -77,7 +78,7 @@ pub fn expectations(pdb: &PodDisruptionBudget, pod_count: i32, scales: impl FnOn
 }
 
 /// The new status. `scales` as in [`expectations`].
-pub fn compute(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], scales: impl FnOnce() -> Result<i32, String>, now: Timestamp) -> PodDisruptionBudgetStatus {
+pub fn compute(pdb: &PodDisruptionBudget, pods: &[Arc<CachedPod>], scales: impl FnOnce() -> Result<i32, String>, now: Timestamp) -> PodDisruptionBudgetStatus {
     let old = pdb.status.clone().unwrap_or_default();
     // Keep recent evictions of pods that still exist and are not yet being deleted.
     let mut disrupted: BTreeMap<String, Time> = BTreeMap::new();
@@ -138,7 +139,7 @@ pub fn compute(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], scales: impl FnOnce
 struct State {
     client: kube::Client,
     pdbs: crate::runtime::Informer<PodDisruptionBudget>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     replicasets: crate::runtime::Informer<ReplicaSet>,
     deployments: crate::runtime::Informer<Deployment>,
     statefulsets: crate::runtime::Informer<StatefulSet>,
@@ -170,7 +171,7 @@ impl State {
         }
     }
 
-    fn total_scale(&self, ns: &str, pods: &[Arc<Pod>]) -> Result<i32, String> {
+    fn total_scale(&self, ns: &str, pods: &[Arc<CachedPod>]) -> Result<i32, String> {
         let mut seen = BTreeSet::new();
         let mut total = 0;
         for p in pods {
@@ -187,7 +188,7 @@ impl State {
 
 async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
     let Some(pdb) = state.pdbs.get(&key.namespace, &key.name) else { return Ok(None) };
-    let pods: Vec<Arc<Pod>> = state.pods.list_namespace(&key.namespace).into_iter().filter(|p| selects(&pdb, p)).collect();
+    let pods: Vec<Arc<CachedPod>> = state.pods.list_namespace(&key.namespace).into_iter().filter(|p| selects(&pdb, p)).collect();
     let now = Timestamp::now();
     let mut scale_error = None;
     let status = compute(
@@ -227,7 +228,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let state = Arc::new(State {
         client: ctx.client.clone(),
         pdbs: ctx.informers.get::<PodDisruptionBudget>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         replicasets: ctx.informers.get::<ReplicaSet>(),
         deployments: ctx.informers.get::<Deployment>(),
         statefulsets: ctx.informers.get::<StatefulSet>(),
@@ -278,6 +279,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
     use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as K8sSelector;
@@ -299,15 +301,15 @@ mod tests {
         }
     }
 
-    fn pod(name: &str, ready: bool) -> Arc<Pod> {
-        Arc::new(Pod {
+    fn pod(name: &str, ready: bool) -> Arc<CachedPod> {
+        Arc::new(CachedPod::from(Pod {
             metadata: kube::api::ObjectMeta { name: Some(name.into()), labels: Some([("app".to_string(), "x".to_string())].into()), ..Default::default() },
             spec: None,
             status: Some(PodStatus {
                 conditions: Some(vec![PodCondition { type_: "Ready".into(), status: if ready { "True" } else { "False" }.into(), ..Default::default() }]),
                 ..Default::default()
             }),
-        })
+        }))
     }
 
     /// (healthy, desired, allowed, expected, condition reason)

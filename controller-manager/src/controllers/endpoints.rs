@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service, ServicePort,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service, ServicePort,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
@@ -32,6 +32,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::{run_workers, Change, ObjectKey, SyncResult, WorkQueue};
 
 const NAME: &str = "endpoint";
@@ -66,7 +67,7 @@ pub fn publish_not_ready(svc: &Service) -> bool {
 }
 
 /// Upstream `ShouldPodBeInEndpoints`.
-pub fn should_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
+pub fn should_be_in_endpoints(pod: &CachedPod, include_terminating: bool) -> bool {
     let Some(status) = pod.status.as_ref() else { return false };
     let has_ip = status.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty()) || status.pod_ips.as_ref().is_some_and(|ips| !ips.is_empty());
     if !has_ip {
@@ -84,7 +85,7 @@ pub fn should_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
 }
 
 /// The pod's primary IP.
-pub fn pod_ip(pod: &Pod) -> Option<String> {
+pub fn pod_ip(pod: &CachedPod) -> Option<String> {
     let status = pod.status.as_ref()?;
     status
         .pod_ip
@@ -97,7 +98,7 @@ pub fn pod_ip(pod: &Pod) -> Option<String> {
 /// on this pod. An int target port is used as is (the port itself when
 /// unset); a name is looked up among the containers' ports with the same
 /// protocol.
-pub fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
+pub fn find_port(pod: &CachedPod, port: &ServicePort) -> Option<i32> {
     match &port.target_port {
         None => Some(port.port),
         Some(IntOrString::Int(n)) => Some(*n),
@@ -115,13 +116,13 @@ pub fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
 
 /// The hostname published for a pod (`spec.hostname` when the pod's
 /// subdomain is the Service's name).
-pub fn hostname(pod: &Pod, svc: &Service) -> Option<String> {
+pub fn hostname(pod: &CachedPod, svc: &Service) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     let host = spec.hostname.as_ref().filter(|h| !h.is_empty())?;
     (spec.subdomain.as_deref() == svc.metadata.name.as_deref() && svc.metadata.namespace == pod.metadata.namespace).then(|| host.clone())
 }
 
-pub fn pod_reference(pod: &Pod) -> ObjectReference {
+pub fn pod_reference(pod: &CachedPod) -> ObjectReference {
     ObjectReference {
         kind: Some("Pod".into()),
         namespace: pod.metadata.namespace.clone(),
@@ -146,7 +147,7 @@ pub fn endpoints_labels(svc: &Service) -> BTreeMap<String, String> {
 /// The desired `subsets` for a Service and its selected pods, repacked as
 /// upstream's `RepackSubsets`: one subset per distinct port set, addresses
 /// sorted by IP. Returns the subsets and whether addresses were truncated.
-pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> (Vec<EndpointSubset>, bool) {
+pub fn desired_subsets(svc: &Service, pods: &[Arc<CachedPod>]) -> (Vec<EndpointSubset>, bool) {
     let include_terminating = publish_not_ready(svc);
     let ports: Vec<ServicePort> = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
     // port set -> (ready addresses, not ready addresses)
@@ -219,7 +220,7 @@ pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> (Vec<EndpointSubset>
 
 /// The Endpoints to write, or `None` when `current` is already right
 /// (ignoring the trigger-time annotation, as upstream).
-pub fn desired_endpoints(svc: &Service, pods: &[Arc<Pod>], current: Option<&Endpoints>, trigger: Timestamp) -> Option<Endpoints> {
+pub fn desired_endpoints(svc: &Service, pods: &[Arc<CachedPod>], current: Option<&Endpoints>, trigger: Timestamp) -> Option<Endpoints> {
     let (subsets, truncated) = desired_subsets(svc, pods);
     let labels = endpoints_labels(svc);
     let mut annotations = current.and_then(|c| c.metadata.annotations.clone()).unwrap_or_default();
@@ -250,7 +251,7 @@ pub fn desired_endpoints(svc: &Service, pods: &[Arc<Pod>], current: Option<&Endp
 }
 
 /// Services in `pod`'s namespace selecting it.
-pub fn services_for_pod(services: &crate::runtime::Informer<Service>, pod: &Pod) -> Vec<ObjectKey> {
+pub fn services_for_pod(services: &crate::runtime::Informer<Service>, pod: &CachedPod) -> Vec<ObjectKey> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     services
         .list_namespace(&ns)
@@ -261,7 +262,7 @@ pub fn services_for_pod(services: &crate::runtime::Informer<Service>, pod: &Pod)
 }
 
 /// Enqueue the Services selecting a pod, before and after a change.
-pub fn pod_handler(services: crate::runtime::Informer<Service>, queue: WorkQueue<ObjectKey>) -> impl Fn(&Change<Pod>) + Send + Sync + 'static {
+pub fn pod_handler(services: crate::runtime::Informer<Service>, queue: WorkQueue<ObjectKey>) -> impl Fn(&Change<CachedPod>) + Send + Sync + 'static {
     move |change| {
         let mut keys: BTreeSet<ObjectKey> = services_for_pod(&services, change.object()).into_iter().collect();
         if let Some(old) = change.old() {
@@ -276,7 +277,7 @@ pub fn pod_handler(services: crate::runtime::Informer<Service>, queue: WorkQueue
 struct State {
     client: kube::Client,
     services: crate::runtime::Informer<Service>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     endpoints: crate::runtime::Informer<Endpoints>,
 }
 
@@ -298,7 +299,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
     if !selects_pods(&svc) {
         return Ok(None);
     }
-    let pods: Vec<Arc<Pod>> = state
+    let pods: Vec<Arc<CachedPod>> = state
         .pods
         .list_namespace(&key.namespace)
         .into_iter()
@@ -323,7 +324,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let services = ctx.informers.get::<Service>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let endpoints = ctx.informers.get::<Endpoints>();
     let queue = WorkQueue::<ObjectKey>::new();
     let _g1 = services.add_handler({
@@ -350,6 +351,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::core::v1::{Container, ContainerPort, PodCondition, PodSpec, PodStatus, ServiceSpec};
 
     pub fn svc(selector: &[(&str, &str)], ports: Vec<ServicePort>) -> Service {
@@ -369,8 +371,8 @@ pub(crate) mod tests {
         ServicePort { name: Some(name.into()), port, target_port: target, protocol: Some("TCP".into()), ..Default::default() }
     }
 
-    pub fn pod(name: &str, ip: &str, ready: bool, container_ports: &[(&str, i32)]) -> Arc<Pod> {
-        Arc::new(Pod {
+    pub fn pod(name: &str, ip: &str, ready: bool, container_ports: &[(&str, i32)]) -> Arc<CachedPod> {
+        Arc::new(CachedPod::from(Pod {
             metadata: kube::api::ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("ns".into()),
@@ -398,7 +400,7 @@ pub(crate) mod tests {
                 conditions: Some(vec![PodCondition { type_: "Ready".into(), status: if ready { "True" } else { "False" }.into(), ..Default::default() }]),
                 ..Default::default()
             }),
-        })
+        }))
     }
 
     fn ips(addrs: &Option<Vec<EndpointAddress>>) -> Vec<&str> {

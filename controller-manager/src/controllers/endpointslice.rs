@@ -24,13 +24,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 
+use crate::runtime::cached_pod::CachedPod;
 use super::endpoints::{self, find_port, hostname, pod_ip, pod_reference, selector_matches, should_be_in_endpoints};
 use crate::controllers::Ctx;
 use crate::runtime::{run_workers, Change, ObjectKey, SyncResult, WorkQueue};
@@ -93,7 +94,7 @@ pub fn service_address_type(svc: &Service) -> String {
 }
 
 /// The endpoint for one pod (upstream `podToEndpoint`).
-pub fn pod_endpoint(svc: &Service, pod: &Pod, zone: Option<String>) -> Option<Endpoint> {
+pub fn pod_endpoint(svc: &Service, pod: &CachedPod, zone: Option<String>) -> Option<Endpoint> {
     let ip = pod_ip(pod)?;
     let serving = crate::runtime::pod_util::is_ready(pod);
     let terminating = pod.metadata.deletion_timestamp.is_some();
@@ -110,7 +111,7 @@ pub fn pod_endpoint(svc: &Service, pod: &Pod, zone: Option<String>) -> Option<En
 }
 
 /// Desired endpoints by group, each sorted by address.
-pub fn desired_groups(svc: &Service, pods: &[Arc<Pod>], zone_of: impl Fn(&str) -> Option<String>) -> BTreeMap<GroupKey, Vec<Endpoint>> {
+pub fn desired_groups(svc: &Service, pods: &[Arc<CachedPod>], zone_of: impl Fn(&str) -> Option<String>) -> BTreeMap<GroupKey, Vec<Endpoint>> {
     let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
     let mut groups: BTreeMap<GroupKey, Vec<Endpoint>> = BTreeMap::new();
     for pod in pods {
@@ -299,7 +300,7 @@ pub async fn apply_plan(client: &kube::Client, namespace: &str, plan: SlicePlan)
 struct State {
     client: kube::Client,
     services: crate::runtime::Informer<Service>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     nodes: crate::runtime::Informer<Node>,
     slices: crate::runtime::Informer<EndpointSlice>,
 }
@@ -315,7 +316,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
         apply_plan(&state.client, &key.namespace, plan).await?;
         return Ok(None);
     }
-    let pods: Vec<Arc<Pod>> = state
+    let pods: Vec<Arc<CachedPod>> = state
         .pods
         .list_namespace(&key.namespace)
         .into_iter()
@@ -342,7 +343,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let services = ctx.informers.get::<Service>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let nodes = ctx.informers.get::<Node>();
     let slices = ctx.informers.get::<EndpointSlice>();
     let queue = WorkQueue::<ObjectKey>::new();
@@ -408,7 +409,7 @@ mod tests {
     #[test]
     fn packs_at_most_max_per_slice_and_reuses() {
         let s = svc(&[("app", "web")], vec![port("http", 80, None)]);
-        let pods: Vec<Arc<Pod>> = (0..5).map(|i| pod(&format!("p{i}"), &format!("10.0.0.{i}"), true, &[])).collect();
+        let pods: Vec<Arc<CachedPod>> = (0..5).map(|i| pod(&format!("p{i}"), &format!("10.0.0.{i}"), true, &[])).collect();
         let plan = plan_slices(&meta(), desired_groups(&s, &pods, |_| None), &[], "IPv4", 2, Timestamp::UNIX_EPOCH);
         assert_eq!(plan.create.iter().map(|s| s.endpoints.len()).collect::<Vec<_>>(), vec![2, 2, 1]);
         // Give them names and feed them back: nothing to do.

@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 use crate::controllers::Ctx;
 use crate::runtime::EventRecorder;
+use crate::runtime::cached_pod::CachedPod;
 
 const NAME: &str = "node-lifecycle";
 pub const MONITOR_PERIOD: Duration = Duration::from_secs(5);
@@ -221,17 +222,20 @@ pub fn wants_new_noexecute(node: &Node) -> bool {
     !taints.is_some_and(|t| t.iter().any(|t| t.effect == "NoExecute" && (t.key == key || t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE)))
 }
 
-/// Pod conditions with Ready set to False (upstream `MarkPodsNotReady`),
-/// or `None` when already not ready.
-pub fn pod_not_ready_conditions(pod: &Pod, now: Timestamp) -> Option<Vec<k8s_openapi::api::core::v1::PodCondition>> {
-    let mut conds = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-    let c = conds.iter_mut().find(|c| c.type_ == "Ready")?;
+/// The pod's `Ready` condition set to False (upstream `MarkPodsNotReady`),
+/// or `None` when already not ready or not reported. Sent alone as a
+/// strategic merge patch (conditions merge by `type`), so the pod's other
+/// conditions and the fields of this one the cache does not hold (reason,
+/// message) stay as they are on the server.
+pub fn pod_not_ready_condition(pod: &CachedPod, now: Timestamp) -> Option<k8s_openapi::api::core::v1::PodCondition> {
+    let c = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?;
     if c.status == "False" {
         return None;
     }
+    let mut c = k8s_openapi::api::core::v1::PodCondition::from(c);
     c.status = "False".into();
     c.last_transition_time = Some(Time(now));
-    Some(conds)
+    Some(c)
 }
 
 struct Monitor {
@@ -239,7 +243,7 @@ struct Monitor {
     grace: Duration,
     nodes: crate::runtime::Informer<Node>,
     leases: crate::runtime::Informer<Lease>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     health: HashMap<String, Health>,
     zones: zones::Zones,
     recorder: EventRecorder,
@@ -330,12 +334,12 @@ impl Monitor {
         // Upstream `MarkPodsNotReady`.
         let now = Timestamp::now();
         for pod in self.pods.list_filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())) {
-            let Some(conds) = pod_not_ready_conditions(&pod, now) else { continue };
+            let Some(ready) = pod_not_ready_condition(&pod, now) else { continue };
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-            let patch = json!({"status": {"conditions": conds}});
-            if let Err(err) = pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            let patch = json!({"status": {"conditions": [ready]}});
+            if let Err(err) = pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
                 tracing::warn!(pod = %format!("{ns}/{pod_name}"), error = %err, "could not mark pod not ready");
             } else {
                 self.recorder.warning(&*pod, "NodeNotReady", "Node is not ready".to_string());
@@ -357,7 +361,7 @@ impl Monitor {
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let nodes = ctx.informers.get::<Node>();
     let leases = ctx.informers.get::<Lease>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     nodes.wait_synced().await?;
     leases.wait_synced().await?;
     pods.wait_synced().await?;
@@ -386,6 +390,22 @@ mod tests {
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn pods_marked_not_ready_patch_only_their_ready_condition() {
+        let pod = |ready: Option<&str>| -> CachedPod {
+            serde_json::from_value(serde_json::json!({"status": {"conditions": ready.map(|r| vec![
+                serde_json::json!({"type": "PodScheduled", "status": "True"}),
+                serde_json::json!({"type": "Ready", "status": r, "lastTransitionTime": "2026-01-01T00:00:00Z"}),
+            ])}}))
+            .unwrap_or_default()
+        };
+        let c = pod_not_ready_condition(&pod(Some("True")), at(100)).unwrap_or_else(|| panic!("marked"));
+        assert_eq!((c.type_.as_str(), c.status.as_str(), c.last_transition_time), ("Ready", "False", Some(Time(at(100)))));
+        assert_eq!(pod_not_ready_condition(&pod(Some("Unknown")), at(100)).map(|c| c.status), Some("False".to_string()));
+        assert_eq!(pod_not_ready_condition(&pod(Some("False")), at(100)), None);
+        assert_eq!(pod_not_ready_condition(&pod(None), at(100)), None);
     }
 
     fn node(ready: Option<&str>, taints: Vec<Taint>) -> Node {

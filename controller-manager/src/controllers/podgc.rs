@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::controllers::Ctx;
 use crate::runtime::ObjectKey;
+use crate::runtime::cached_pod::CachedPod;
 
 const NAME: &str = "pod-garbage-collector";
 pub const GC_CHECK_PERIOD: Duration = Duration::from_secs(20);
@@ -41,11 +42,11 @@ pub enum Reason {
     OutOfService,
 }
 
-fn is_terminated(pod: &Pod) -> bool {
+fn is_terminated(pod: &CachedPod) -> bool {
     matches!(crate::runtime::pod_util::phase(pod), "Succeeded" | "Failed")
 }
 
-fn node_name(pod: &Pod) -> &str {
+fn node_name(pod: &CachedPod) -> &str {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
 }
 
@@ -61,13 +62,13 @@ fn out_of_service(node: &Node) -> bool {
 }
 
 /// What to collect. `threshold` 0 disables the terminated-pod rule.
-pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], threshold: usize) -> Vec<(ObjectKey, Reason)> {
+pub fn plan(pods: &[Arc<CachedPod>], nodes: &[Arc<Node>], threshold: usize) -> Vec<(ObjectKey, Reason)> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let node_names: HashSet<&str> = nodes.iter().filter_map(|n| n.metadata.name.as_deref()).collect();
     let oos: HashSet<&str> = nodes.iter().filter(|n| out_of_service(n)).filter_map(|n| n.metadata.name.as_deref()).collect();
     if threshold > 0 {
-        let mut terminated: Vec<&Arc<Pod>> = pods.iter().filter(|p| is_terminated(p)).collect();
+        let mut terminated: Vec<&Arc<CachedPod>> = pods.iter().filter(|p| is_terminated(p)).collect();
         if terminated.len() > threshold {
             terminated.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp).then(a.metadata.name.cmp(&b.metadata.name)));
             for p in &terminated[..terminated.len() - threshold] {
@@ -100,7 +101,7 @@ pub fn plan(pods: &[Arc<Pod>], nodes: &[Arc<Node>], threshold: usize) -> Vec<(Ob
     out
 }
 
-async fn collect(client: &kube::Client, key: &ObjectKey, reason: Reason, pod: &Pod) -> anyhow::Result<()> {
+async fn collect(client: &kube::Client, key: &ObjectKey, reason: Reason, pod: &CachedPod) -> anyhow::Result<()> {
     let api: Api<Pod> = Api::namespaced(client.clone(), &key.namespace);
     if reason == Reason::Orphaned {
         // Make sure the node is really gone (the cache may lag).
@@ -137,7 +138,7 @@ async fn collect(client: &kube::Client, key: &ObjectKey, reason: Reason, pod: &P
 }
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let nodes = ctx.informers.get::<Node>();
     pods.wait_synced().await?;
     nodes.wait_synced().await?;
@@ -163,8 +164,8 @@ mod tests {
     use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, PodSpec, PodStatus, Taint};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn pod(name: &str, node: &str, phase: &str, created: i64, terminating: bool) -> Arc<Pod> {
-        Arc::new(Pod {
+    fn pod(name: &str, node: &str, phase: &str, created: i64, terminating: bool) -> Arc<CachedPod> {
+        Arc::new(CachedPod::from(Pod {
             metadata: kube::api::ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("ns".into()),
@@ -174,7 +175,7 @@ mod tests {
             },
             spec: Some(PodSpec { node_name: (!node.is_empty()).then(|| node.to_string()), ..Default::default() }),
             status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
-        })
+        }))
     }
 
     fn node(name: &str, ready: bool, oos: bool) -> Arc<Node> {

@@ -25,12 +25,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceQuota, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{DynamicObject, ListParams, PostParams};
 use kube::Api;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::{CachedPod, ResourceList};
 use crate::runtime::{run_workers, ObjectKey, SyncResult, WorkQueue};
 
 const NAME: &str = "resourcequota";
@@ -48,14 +49,14 @@ pub fn format_milli(v: i128) -> String {
     apimachinery::quantity::Quantity::from_millis(v, apimachinery::quantity::Format::BinarySi).canonical()
 }
 
-fn q(pod_map: Option<&BTreeMap<String, Quantity>>, key: &str) -> i128 {
+fn q(pod_map: Option<&ResourceList>, key: &str) -> i128 {
     pod_map.and_then(|m| m.get(key)).and_then(|v| parse_milli(&v.0)).unwrap_or(0)
 }
 
 /// Effective pod request/limit of one resource (upstream `PodRequests`).
-pub fn pod_amount(pod: &Pod, limits: bool, resource: &str) -> i128 {
+pub fn pod_amount(pod: &CachedPod, limits: bool, resource: &str) -> i128 {
     let Some(spec) = pod.spec.as_ref() else { return 0 };
-    let pick = |c: &k8s_openapi::api::core::v1::Container| {
+    let pick = |c: &crate::runtime::cached_pod::Container| {
         let r = c.resources.as_ref();
         let m = if limits { r.and_then(|r| r.limits.as_ref()) } else { r.and_then(|r| r.requests.as_ref()) };
         q(m, resource)
@@ -65,15 +66,15 @@ pub fn pod_amount(pod: &Pod, limits: bool, resource: &str) -> i128 {
     sum.max(init) + q(spec.overhead.as_ref(), resource)
 }
 
-fn is_best_effort(pod: &Pod) -> bool {
+fn is_best_effort(pod: &CachedPod) -> bool {
     pod.spec.as_ref().is_none_or(|s| {
         s.containers.iter().chain(s.init_containers.iter().flatten()).all(|c| {
-            c.resources.as_ref().is_none_or(|r| r.requests.as_ref().is_none_or(BTreeMap::is_empty) && r.limits.as_ref().is_none_or(BTreeMap::is_empty))
+            c.resources.as_ref().is_none_or(|r| r.requests.as_ref().is_none_or(ResourceList::is_empty) && r.limits.as_ref().is_none_or(ResourceList::is_empty))
         })
     })
 }
 
-fn pod_in_scope(pod: &Pod, scopes: &[String]) -> bool {
+fn pod_in_scope(pod: &CachedPod, scopes: &[String]) -> bool {
     scopes.iter().all(|s| match s.as_str() {
         "Terminating" => pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).is_some(),
         "NotTerminating" => pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).is_none(),
@@ -83,14 +84,14 @@ fn pod_in_scope(pod: &Pod, scopes: &[String]) -> bool {
     })
 }
 
-fn counts_against_quota(pod: &Pod) -> bool {
+fn counts_against_quota(pod: &CachedPod) -> bool {
     !matches!(crate::runtime::pod_util::phase(pod), "Succeeded" | "Failed")
 }
 
 /// Usage of the pod/service/claim resources named in `hard`. Resources
 /// this function does not know are left out (the shell counts them).
-pub fn usage(hard: &BTreeMap<String, Quantity>, scopes: &[String], pods: &[Arc<Pod>], services: &[Arc<Service>], pvcs: &[Arc<PersistentVolumeClaim>]) -> BTreeMap<String, Quantity> {
-    let pods: Vec<&Arc<Pod>> = pods.iter().filter(|p| counts_against_quota(p) && pod_in_scope(p, scopes)).collect();
+pub fn usage(hard: &BTreeMap<String, Quantity>, scopes: &[String], pods: &[Arc<CachedPod>], services: &[Arc<Service>], pvcs: &[Arc<PersistentVolumeClaim>]) -> BTreeMap<String, Quantity> {
+    let pods: Vec<&Arc<CachedPod>> = pods.iter().filter(|p| counts_against_quota(p) && pod_in_scope(p, scopes)).collect();
     let mut used = BTreeMap::new();
     for name in hard.keys() {
         let n = name.as_str();
@@ -133,7 +134,8 @@ pub fn usage(hard: &BTreeMap<String, Quantity>, scopes: &[String], pods: &[Arc<P
 }
 
 fn pvc_request(c: &PersistentVolumeClaim) -> i128 {
-    q(c.spec.as_ref().and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.as_ref()), "storage")
+    let requests = c.spec.as_ref().and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.as_ref());
+    requests.and_then(|m| m.get("storage")).and_then(|v| parse_milli(&v.0)).unwrap_or(0)
 }
 
 /// `(resource, group)` for an object-count quota name: `count/deployments.apps`,
@@ -151,7 +153,7 @@ pub fn object_count_target(name: &str) -> Option<(String, String)> {
 struct State {
     client: kube::Client,
     quotas: crate::runtime::Informer<ResourceQuota>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     services: crate::runtime::Informer<Service>,
     pvcs: crate::runtime::Informer<PersistentVolumeClaim>,
 }
@@ -192,7 +194,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let state = Arc::new(State {
         client: ctx.client.clone(),
         quotas: ctx.informers.get::<ResourceQuota>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         services: ctx.informers.get::<Service>(),
         pvcs: ctx.informers.get::<PersistentVolumeClaim>(),
     });
@@ -223,6 +225,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus, ResourceRequirements};
 
     #[test]
@@ -239,8 +242,8 @@ mod tests {
         assert_eq!(parse_milli("1x"), None);
     }
 
-    fn pod(cpu: Option<&str>, phase: &str) -> Arc<Pod> {
-        Arc::new(Pod {
+    fn pod(cpu: Option<&str>, phase: &str) -> Arc<CachedPod> {
+        Arc::new(CachedPod::from(Pod {
             metadata: Default::default(),
             spec: Some(PodSpec {
                 containers: vec![Container {
@@ -255,7 +258,7 @@ mod tests {
                 ..Default::default()
             }),
             status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
-        })
+        }))
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! other namespaces). Before an object is stored, [`strip`] drops what no
 //! controller reads (`metadata.managedFields`, as upstream's
 //! kube-controller-manager's informer transform; see [`super::transform`]).
+//! Pods are watched as [`super::cached_pod::CachedPod`], which decodes only
+//! the fields controllers read: `Informers::get::<CachedPod>()` is the pod
+//! informer (no controller watches the full `k8s_openapi` `Pod`).
 //!
 //! A handler registered late first receives every object already in the
 //! cache (as `Applied { old: None, .. }`), as upstream's late

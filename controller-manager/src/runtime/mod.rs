@@ -15,7 +15,7 @@
 //! ```ignore
 //! pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 //!     let rs = ctx.informers.get::<ReplicaSet>();          // shared cache + feed
-//!     let pods = ctx.informers.get::<Pod>();
+//!     let pods = ctx.informers.get::<CachedPod>();          // pods: the slim cached type
 //!     let queue = WorkQueue::<ObjectKey>::new();
 //!     // handlers only enqueue keys; keep the guards alive while running
 //!     let _g1 = rs.add_handler({ let q = queue.clone(); move |c| q.add(ObjectKey::of(&**c.object())) });
@@ -36,6 +36,11 @@
 //!   `forget`, `get`, `done`, `shut_down` — a key is never synced by two workers at once.
 //! - [`run_workers`]: N workers, one `sync` span per key; `Err` requeues with backoff,
 //!   `Ok(Some(d))` re-syncs after `d`, `Ok(None)` resets the backoff.
+//! - [`CachedPod`]: the pod informer's type, the fields controllers read with
+//!   `k8s_openapi`'s names and nesting (see [`cached_pod`] for what is kept);
+//!   `CachedPod::from(pod)` converts a full pod. Create pods as full
+//!   `k8s_openapi` pods (`Api<Pod>`); patch or claim cached ones through
+//!   `Api<CachedPod>` (responses decode into the slim type).
 //! - [`ObjectKey`]: `namespace/name` (namespace empty for cluster-scoped).
 //! - [`expectations::Expectations`]: upstream ControllerExpectations (creations /
 //!   deletions by uid, 5 min timeout), time passed in.
@@ -50,6 +55,7 @@
 //! - [`events::EventRecorder`]: `normal`/`warning` core/v1 events with
 //!   upstream's component name, correlated (aggregation, count patches, spam filter) and written in the background.
 
+pub mod cached_pod;
 pub mod events;
 pub mod expectations;
 pub mod informer;
@@ -62,6 +68,7 @@ pub mod slow_start;
 pub mod transform;
 pub mod worker;
 
+pub use cached_pod::CachedPod;
 pub use events::EventRecorder;
 pub use expectations::Expectations;
 pub use informer::{Change, HandlerGuard, Informer, Informers};

@@ -1,9 +1,11 @@
 //! Pod predicates shared by the workload controllers (upstream
 //! `pkg/api/v1/pod` and `pkg/controller` helpers). `now` is passed in.
 
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use crate::runtime::cached_pod::{CachedPod, PodCondition};
 
 /// A pod from an owner's template (upstream `GetPodFromTemplate`): the
 /// template's labels, annotations, finalizers and spec, `generateName`
@@ -26,30 +28,30 @@ pub fn pod_from_template(template: &PodTemplateSpec, namespace: &str, prefix: &s
 }
 
 /// Not succeeded, not failed, not being deleted (upstream `IsPodActive`).
-pub fn is_active(pod: &Pod) -> bool {
+pub fn is_active(pod: &CachedPod) -> bool {
     let phase = phase(pod);
     phase != "Succeeded" && phase != "Failed" && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// `status.phase` or "" when unset.
-pub fn phase(pod: &Pod) -> &str {
+pub fn phase(pod: &CachedPod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
 /// The `Ready` condition, if reported.
-pub fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
+pub fn ready_condition(pod: &CachedPod) -> Option<&PodCondition> {
     pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
 }
 
 /// `Ready` is `True` (upstream `IsPodReady`).
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     ready_condition(pod).is_some_and(|c| c.status == "True")
 }
 
 /// Ready for at least `min_ready_seconds` (upstream `IsPodAvailable`):
 /// with 0 any ready pod is available; otherwise the Ready condition's
 /// lastTransitionTime + minReadySeconds must be before `now`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     let Some(c) = ready_condition(pod) else { return false };
     if c.status != "True" {
         return false;
@@ -65,7 +67,7 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
 
 /// For a ready pod not yet available: how long until it becomes available
 /// (so the controller can re-check then).
-pub fn time_until_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Option<std::time::Duration> {
+pub fn time_until_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> Option<std::time::Duration> {
     if min_ready_seconds <= 0 || !is_ready(pod) || is_available(pod, min_ready_seconds, now) {
         return None;
     }
@@ -76,7 +78,7 @@ pub fn time_until_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -
 }
 
 /// Sum of container restart counts (for pod ranking).
-pub fn restarts(pod: &Pod) -> i32 {
+pub fn restarts(pod: &CachedPod) -> i32 {
     pod.status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
@@ -88,11 +90,11 @@ pub fn restarts(pod: &Pod) -> i32 {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use k8s_openapi::api::core::v1::PodStatus;
+    use crate::runtime::cached_pod::PodStatus;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn pod(phase: &str, ready: Option<(&str, i64)>) -> Pod {
-        Pod {
+    fn pod(phase: &str, ready: Option<(&str, i64)>) -> CachedPod {
+        CachedPod {
             status: Some(PodStatus {
                 phase: Some(phase.into()),
                 conditions: ready.map(|(s, at)| {
@@ -100,7 +102,6 @@ mod tests {
                         type_: "Ready".into(),
                         status: s.into(),
                         last_transition_time: Some(Time(Timestamp::from_second(at).unwrap())),
-                        ..Default::default()
                     }]
                 }),
                 ..Default::default()

@@ -145,7 +145,7 @@ pub fn pin_to_node(affinity: Option<Affinity>, node: &str) -> Affinity {
 }
 
 /// The node a daemon pod is for: `spec.nodeName`, else the pinned affinity.
-pub fn target_node(spec: Option<&PodSpec>) -> Option<String> {
+pub fn target_node(spec: Option<&crate::runtime::cached_pod::PodSpec>) -> Option<String> {
     let spec = spec?;
     if let Some(n) = spec.node_name.as_ref().filter(|n| !n.is_empty()) {
         return Some(n.clone());

@@ -27,6 +27,7 @@ use kube::api::{DeleteParams, Patch, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use crate::runtime::cached_pod::CachedPod;
 use super::deployment::util::{compute_hash, scaled_value};
 use super::history::{self, HASH_LABEL};
 use crate::controllers::Ctx;
@@ -45,7 +46,7 @@ pub const TEMPLATE_GENERATION_ANNOTATION: &str = "deprecated.daemonset.template.
 struct Shared {
     client: kube::Client,
     sets: Informer<DaemonSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     revisions: Informer<ControllerRevision>,
     expectations: Expectations<ObjectKey>,
@@ -58,7 +59,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<DaemonSet>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         nodes: ctx.informers.get::<Node>(),
         revisions: ctx.informers.get::<ControllerRevision>(),
         expectations: Expectations::new(),
@@ -102,8 +103,8 @@ fn selector_of(ds: &DaemonSet) -> Option<LabelSelector> {
 }
 
 /// Upstream `podByCreationTimestampAndPhase`: scheduled first, then oldest.
-fn pod_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
-    let scheduled = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| !n.is_empty());
+fn pod_order(a: &CachedPod, b: &CachedPod) -> std::cmp::Ordering {
+    let scheduled = |p: &CachedPod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| !n.is_empty());
     scheduled(b)
         .cmp(&scheduled(a))
         .then_with(|| a.metadata.creation_timestamp.as_ref().map(|t| t.0).cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0)))
@@ -115,7 +116,7 @@ fn template_generation(ds: &DaemonSet) -> Option<String> {
 }
 
 /// Upstream `IsPodUpdated`.
-fn is_updated(pod: &Pod, hash: &str, generation: Option<&str>) -> bool {
+fn is_updated(pod: &CachedPod, hash: &str, generation: Option<&str>) -> bool {
     let labels = pod.metadata.labels.as_ref();
     let hash_matches = !hash.is_empty() && labels.and_then(|l| l.get(HASH_LABEL)).map(String::as_str) == Some(hash);
     let gen_matches = generation.is_some() && labels.and_then(|l| l.get(TEMPLATE_GENERATION_LABEL)).map(String::as_str) == generation;
@@ -124,7 +125,7 @@ fn is_updated(pod: &Pod, hash: &str, generation: Option<&str>) -> bool {
 
 /// Upstream `findUpdatedPodsOnNode`: `None` when there are several new or
 /// several old pods (manage will fix that first).
-fn updated_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str, generation: Option<&str>) -> Option<(Option<&'a Pod>, Option<&'a Pod>)> {
+fn updated_and_old<'a>(pods: &'a [Arc<CachedPod>], hash: &str, generation: Option<&str>) -> Option<(Option<&'a CachedPod>, Option<&'a CachedPod>)> {
     let (mut new, mut old) = (None, None);
     for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
         let slot = if is_updated(p, hash, generation) { &mut new } else { &mut old };
@@ -141,7 +142,7 @@ fn updated_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str, generation: Option<&str
 /// node that should run the daemon.
 pub fn rolling_plan(
     ds: &DaemonSet,
-    node_pods: &BTreeMap<String, Vec<Arc<Pod>>>,
+    node_pods: &BTreeMap<String, Vec<Arc<CachedPod>>>,
     desired: i32,
     hash: &str,
     now: Timestamp,
@@ -155,7 +156,7 @@ pub fn rolling_plan(
     if desired > 0 && max_unavailable == 0 && max_surge == 0 {
         max_unavailable = 1;
     }
-    let available = |p: &Pod| pod_util::is_available(p, min_ready, now);
+    let available = |p: &CachedPod| pod_util::is_available(p, min_ready, now);
     if max_surge == 0 {
         let mut unavailable = 0;
         let (mut replace, mut candidates) = (Vec::new(), Vec::new());
@@ -223,7 +224,7 @@ impl Shared {
         self.sets.get(ns, &r.name).filter(|d| d.metadata.uid.as_deref() == Some(r.uid.as_str()))
     }
 
-    fn on_pod(&self, change: &Change<Pod>) {
+    fn on_pod(&self, change: &Change<CachedPod>) {
         let pod = change.object();
         let ns = pod.namespace().unwrap_or_default();
         let uid = pod.metadata.uid.as_deref().unwrap_or("");
@@ -286,14 +287,16 @@ impl Shared {
         let pods_api = Api::<Pod>::namespaced(self.client.clone(), &key.namespace);
         let ds_api = Api::<DaemonSet>::namespaced(self.client.clone(), &key.namespace);
         let candidates = self.pods.list_namespace(&key.namespace);
-        let claimed = owner::claim(&pods_api, &candidates, &owner_ref, &selector, false, COMPONENT, || async {
+        // Adoption and release patch cached pods: their responses decode as `CachedPod`.
+        let claim_api = Api::<CachedPod>::namespaced(self.client.clone(), &key.namespace);
+        let claimed = owner::claim(&claim_api, &candidates, &owner_ref, &selector, false, COMPONENT, || async {
             let fresh = ds_api.get_opt(&key.name).await?;
             Ok(fresh.is_some_and(|f| f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()))
         })
         .await?;
         let (hash, old_revisions) = self.construct_history(&ds).await?;
         let nodes = self.nodes.list();
-        let mut node_pods: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
+        let mut node_pods: BTreeMap<String, Vec<Arc<CachedPod>>> = BTreeMap::new();
         for p in &claimed {
             if let Some(node) = eligibility::target_node(p.spec.as_ref()) {
                 node_pods.entry(node).or_default().push(p.clone());
@@ -309,7 +312,7 @@ impl Shared {
             if result.is_ok() && self.expectations.satisfied(&key, Instant::now()) {
                 let strategy = spec.update_strategy.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate");
                 if strategy == "RollingUpdate" {
-                    let mut wanted: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
+                    let mut wanted: BTreeMap<String, Vec<Arc<CachedPod>>> = BTreeMap::new();
                     let mut desired = 0;
                     for node in &nodes {
                         if eligibility::should_run(&ds, node).0 {
@@ -337,7 +340,7 @@ impl Shared {
         ds: &DaemonSet,
         key: &ObjectKey,
         nodes: &[Arc<Node>],
-        node_pods: &BTreeMap<String, Vec<Arc<Pod>>>,
+        node_pods: &BTreeMap<String, Vec<Arc<CachedPod>>>,
         hash: &str,
         pods_api: &Api<Pod>,
     ) -> anyhow::Result<()> {
@@ -361,7 +364,7 @@ impl Shared {
             match pods {
                 None if run => need.push(name),
                 Some(pods) if keep => {
-                    let mut running: Vec<&Pod> = Vec::new();
+                    let mut running: Vec<&CachedPod> = Vec::new();
                     for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
                         match pod_util::phase(p) {
                             "Failed" | "Succeeded" => delete.push(p.name_any()),
@@ -407,7 +410,7 @@ impl Shared {
                 }
             }
         }
-        let claimed: Vec<Arc<Pod>> = node_pods.values().flatten().cloned().collect();
+        let claimed: Vec<Arc<CachedPod>> = node_pods.values().flatten().cloned().collect();
         self.sync_nodes(ds, key, &delete, &need, hash, &claimed, pods_api).await
     }
 
@@ -421,7 +424,7 @@ impl Shared {
         delete: &[String],
         need: &[String],
         hash: &str,
-        claimed: &[Arc<Pod>],
+        claimed: &[Arc<CachedPod>],
         pods_api: &Api<Pod>,
     ) -> anyhow::Result<()> {
         let need = &need[..need.len().min(BURST_REPLICAS)];
@@ -557,7 +560,7 @@ impl Shared {
     }
 
     /// Upstream `cleanupHistory`.
-    async fn cleanup_history(&self, ds: &DaemonSet, pods: &[Arc<Pod>], mut old: Vec<ControllerRevision>) -> anyhow::Result<()> {
+    async fn cleanup_history(&self, ds: &DaemonSet, pods: &[Arc<CachedPod>], mut old: Vec<ControllerRevision>) -> anyhow::Result<()> {
         let limit = ds.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10);
         let live: HashSet<String> = pods
             .iter()
@@ -592,7 +595,7 @@ impl Shared {
         &self,
         ds: &DaemonSet,
         nodes: &[Arc<Node>],
-        node_pods: &BTreeMap<String, Vec<Arc<Pod>>>,
+        node_pods: &BTreeMap<String, Vec<Arc<CachedPod>>>,
         hash: &str,
         now: Timestamp,
         api: &Api<DaemonSet>,
@@ -619,7 +622,7 @@ impl Shared {
 pub fn compute_status(
     ds: &DaemonSet,
     nodes: &[Arc<Node>],
-    node_pods: &BTreeMap<String, Vec<Arc<Pod>>>,
+    node_pods: &BTreeMap<String, Vec<Arc<CachedPod>>>,
     hash: &str,
     now: Timestamp,
 ) -> DaemonSetStatus {
@@ -627,7 +630,7 @@ pub fn compute_status(
     let generation = template_generation(ds);
     let (mut desired, mut current, mut misscheduled, mut ready, mut available, mut updated) = (0, 0, 0, 0, 0, 0);
     let empty = Vec::new();
-    let by_name: HashMap<String, &Vec<Arc<Pod>>> = node_pods.iter().map(|(k, v)| (k.clone(), v)).collect();
+    let by_name: HashMap<String, &Vec<Arc<CachedPod>>> = node_pods.iter().map(|(k, v)| (k.clone(), v)).collect();
     for node in nodes {
         let name = node.name_any();
         let pods = by_name.get(&name).copied().unwrap_or(&empty);
@@ -638,7 +641,7 @@ pub fn compute_status(
                 continue;
             }
             current += 1;
-            let mut sorted: Vec<&Arc<Pod>> = pods.iter().collect();
+            let mut sorted: Vec<&Arc<CachedPod>> = pods.iter().collect();
             sorted.sort_by(|a, b| pod_order(a, b));
             let pod = sorted[0];
             if pod_util::is_ready(pod) {

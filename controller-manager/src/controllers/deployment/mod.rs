@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use apimachinery::selector::labels::LabelSelector;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::owner::controller_of;
 use crate::runtime::{run_workers, Change, EventRecorder, Informer, ObjectKey, WorkQueue};
 
@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub client: kube::Client,
     pub deployments: Informer<Deployment>,
     pub sets: Informer<ReplicaSet>,
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
     pub recorder: EventRecorder,
     pub queue: WorkQueue<ObjectKey>,
 }
@@ -42,7 +42,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
         client: ctx.client.clone(),
         deployments: ctx.informers.get::<Deployment>(),
         sets: ctx.informers.get::<ReplicaSet>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         recorder: EventRecorder::new(ctx.client.clone(), COMPONENT),
         queue: WorkQueue::new(),
     });
@@ -109,7 +109,7 @@ impl Shared {
     }
 
     /// Upstream deletePod: a Recreate deployment waits for old pods to go.
-    fn on_pod(&self, change: &Change<Pod>) {
+    fn on_pod(&self, change: &Change<CachedPod>) {
         let Change::Deleted(pod) = change else { return };
         let ns = pod.namespace().unwrap_or_default();
         let Some(r) = controller_of(&pod.metadata) else { return };

@@ -16,7 +16,8 @@
 //! Here the graph is plain data; the shell feeds it watch events, turns
 //! [`Work`] into queue keys and carries out [`Decision`]s through the API.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
@@ -25,21 +26,35 @@ pub const FINALIZER_ORPHAN: &str = "orphan";
 /// `metadata.finalizers` entry asking to delete dependents first.
 pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
 
-/// Identity of an object in the graph.
+/// Identity of an object in the graph. Strings most objects share (API
+/// version, kind, namespace) come from the graph's [`Interner`]; the uid is
+/// one allocation shared by the node, its key and the dependents index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Identity {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub uid: String,
+    pub api_version: Arc<str>,
+    pub kind: Arc<str>,
+    pub namespace: Option<Arc<str>>,
+    pub name: Box<str>,
+    pub uid: Arc<str>,
+}
+
+/// One `ownerReferences` entry as the graph keeps it: the strings interned
+/// (the pods of one ReplicaSet all name the same owner), `controller`
+/// dropped (no decision reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub api_version: Arc<str>,
+    pub kind: Arc<str>,
+    pub name: Arc<str>,
+    pub uid: Arc<str>,
+    pub block_owner_deletion: bool,
 }
 
 /// What the graph knows about one object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub identity: Identity,
-    pub owners: Vec<OwnerReference>,
+    pub owners: Box<[Owner]>,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
     pub finalizers: Vec<String>,
@@ -71,13 +86,56 @@ pub enum Work {
     AttemptToOrphan(String),
 }
 
+/// Shared copies of the strings many graph nodes repeat. Entries no node
+/// uses any more are dropped when the set has doubled since the last sweep.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strings: HashSet<Arc<str>>,
+    sweep_at: usize,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        if self.strings.len() >= self.sweep_at {
+            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            self.sweep_at = (self.strings.len() * 2).max(1024);
+        }
+        let shared: Arc<str> = Arc::from(s);
+        self.strings.insert(shared.clone());
+        shared
+    }
+
+    pub fn owner(&mut self, r: &OwnerReference) -> Owner {
+        Owner {
+            api_version: self.get(&r.api_version),
+            kind: self.get(&r.kind),
+            name: self.get(&r.name),
+            uid: self.get(&r.uid),
+            block_owner_deletion: r.block_owner_deletion == Some(true),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
 /// The ownership graph: nodes by uid plus a reverse index owner uid →
 /// dependent uids. The reverse index is kept even while the owner itself is
 /// not (or no longer) observed, as upstream's "virtual" nodes.
 #[derive(Debug, Default)]
 pub struct Graph {
-    nodes: HashMap<String, Node>,
-    dependents: HashMap<String, BTreeSet<String>>,
+    nodes: HashMap<Arc<str>, Node>,
+    dependents: HashMap<Arc<str>, BTreeSet<Arc<str>>>,
+    /// Strings shared by the nodes (see [`Identity`], [`Owner`]).
+    pub strings: Interner,
 }
 
 impl Graph {
@@ -105,17 +163,19 @@ impl Graph {
     pub fn blocking_dependents(&self, owner_uid: &str) -> Vec<&Node> {
         self.dependents(owner_uid)
             .into_iter()
-            .filter(|d| d.owners.iter().any(|r| r.uid == owner_uid && r.block_owner_deletion == Some(true)))
+            .filter(|d| d.owners.iter().any(|r| &*r.uid == owner_uid && r.block_owner_deletion))
             .collect()
     }
 
     /// An object was added or updated. Returns the work it triggers.
     pub fn observe(&mut self, node: Node) -> Vec<Work> {
         let uid = node.identity.uid.clone();
-        let old = self.nodes.get(&uid).cloned();
+        let old = self.nodes.get(&uid);
         let mut work = BTreeSet::new();
-        let old_owner_uids: BTreeSet<String> = old.iter().flat_map(|o| o.owners.iter().map(|r| r.uid.clone())).collect();
-        let new_owner_uids: BTreeSet<String> = node.owners.iter().map(|r| r.uid.clone()).collect();
+        let old_owner_uids: BTreeSet<Arc<str>> = old.iter().flat_map(|o| o.owners.iter().map(|r| r.uid.clone())).collect();
+        let new_owner_uids: BTreeSet<Arc<str>> = node.owners.iter().map(|r| r.uid.clone()).collect();
+        let owners_changed = old.is_none_or(|o| o.owners != node.owners);
+        let was_deleting = old.is_some_and(|o| o.deleting);
         for removed in old_owner_uids.difference(&new_owner_uids) {
             if let Some(set) = self.dependents.get_mut(removed) {
                 set.remove(&uid);
@@ -125,7 +185,7 @@ impl Graph {
             }
             // An owner waiting for its dependents may now be unblocked.
             if self.nodes.get(removed).is_some_and(Node::deleting_dependents) {
-                work.insert(Work::AttemptToDelete(removed.clone()));
+                work.insert(Work::AttemptToDelete(removed.to_string()));
             }
         }
         for added in &new_owner_uids {
@@ -133,24 +193,23 @@ impl Graph {
         }
         // An object with owners is (re)checked when it appears or its
         // references change: its owners may already be gone.
-        let owners_changed = old.as_ref().is_none_or(|o| o.owners != node.owners);
         if !node.owners.is_empty() && owners_changed {
-            work.insert(Work::AttemptToDelete(uid.clone()));
+            work.insert(Work::AttemptToDelete(uid.to_string()));
         }
         if node.orphaning() {
-            work.insert(Work::AttemptToOrphan(uid.clone()));
+            work.insert(Work::AttemptToOrphan(uid.to_string()));
         }
         if node.deleting_dependents() {
-            work.insert(Work::AttemptToDelete(uid.clone()));
+            work.insert(Work::AttemptToDelete(uid.to_string()));
             for dep in self.dependents.get(&uid).into_iter().flatten() {
-                work.insert(Work::AttemptToDelete(dep.clone()));
+                work.insert(Work::AttemptToDelete(dep.to_string()));
             }
         }
         // A dependent that started deleting may unblock an owner.
-        if node.deleting && !old.as_ref().is_some_and(|o| o.deleting) {
+        if node.deleting && !was_deleting {
             for owner in &new_owner_uids {
                 if self.nodes.get(owner).is_some_and(Node::deleting_dependents) {
-                    work.insert(Work::AttemptToDelete(owner.clone()));
+                    work.insert(Work::AttemptToDelete(owner.to_string()));
                 }
             }
         }
@@ -171,12 +230,12 @@ impl Graph {
                     }
                 }
                 if self.nodes.get(&r.uid).is_some_and(Node::deleting_dependents) {
-                    work.insert(Work::AttemptToDelete(r.uid.clone()));
+                    work.insert(Work::AttemptToDelete(r.uid.to_string()));
                 }
             }
         }
         for dep in self.dependents.get(uid).into_iter().flatten() {
-            work.insert(Work::AttemptToDelete(dep.clone()));
+            work.insert(Work::AttemptToDelete(dep.to_string()));
         }
         work.into_iter().collect()
     }
@@ -227,11 +286,11 @@ pub enum Decision {
 /// owner reference with what was found; `has_dependents`: whether the object
 /// itself owns something (then an owner waiting for its dependents makes
 /// the object go away in the foreground too).
-pub fn decide(node: &Node, states: &[(OwnerReference, OwnerState)], has_dependents: bool) -> Decision {
+pub fn decide(node: &Node, states: &[(Owner, OwnerState)], has_dependents: bool) -> Decision {
     if states.is_empty() {
         return Decision::Keep;
     }
-    let of = |s: OwnerState| states.iter().filter(move |(_, st)| *st == s).map(|(r, _)| r.uid.clone());
+    let of = |s: OwnerState| states.iter().filter(move |(_, st)| *st == s).map(|(r, _)| r.uid.to_string());
     let solid = of(OwnerState::Solid).count();
     let dangling: Vec<String> = of(OwnerState::Dangling).collect();
     let waiting: Vec<String> = of(OwnerState::WaitingForDependentsDeletion).collect();
@@ -277,7 +336,7 @@ pub fn foreground_step(graph: &Graph, owner_uid: &str) -> ForegroundStep {
         .dependents(owner_uid)
         .into_iter()
         .filter(|d| !d.deleting)
-        .map(|d| d.identity.uid.clone())
+        .map(|d| d.identity.uid.to_string())
         .collect();
     if to_delete.is_empty() {
         ForegroundStep::Wait
@@ -300,7 +359,7 @@ pub fn without_finalizer(finalizers: &[String], name: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn oref(uid: &str, block: bool) -> OwnerReference {
+    fn full_oref(uid: &str, block: bool) -> OwnerReference {
         OwnerReference {
             api_version: "v1".into(),
             kind: "ConfigMap".into(),
@@ -311,16 +370,20 @@ mod tests {
         }
     }
 
-    fn node(uid: &str, owners: Vec<OwnerReference>) -> Node {
+    fn oref(uid: &str, block: bool) -> Owner {
+        Interner::default().owner(&full_oref(uid, block))
+    }
+
+    fn node(uid: &str, owners: Vec<Owner>) -> Node {
         Node {
             identity: Identity {
                 api_version: "v1".into(),
                 kind: "ConfigMap".into(),
                 namespace: Some("default".into()),
-                name: format!("obj-{uid}"),
+                name: format!("obj-{uid}").into(),
                 uid: uid.into(),
             },
-            owners,
+            owners: owners.into(),
             deleting: false,
             finalizers: vec![],
         }
@@ -408,9 +471,27 @@ mod tests {
     }
 
     #[test]
+    fn interner_shares_strings_and_sweeps_unused_ones() {
+        let mut strings = Interner::default();
+        let a = strings.get("apps/v1");
+        let b = strings.get("apps/v1");
+        assert!(Arc::ptr_eq(&a, &b));
+        let owner = strings.owner(&full_oref("u1", true));
+        assert!(owner.block_owner_deletion);
+        assert!(Arc::ptr_eq(&owner.uid, &strings.get("u1")));
+        drop(owner);
+        // Past the sweep threshold, strings no one holds are dropped.
+        for i in 0..2000 {
+            strings.get(&format!("s{i}"));
+        }
+        assert!(strings.len() < 2000);
+        assert!(Arc::ptr_eq(&a, &strings.get("apps/v1")));
+    }
+
+    #[test]
     fn trimming_helpers() {
-        let owners = vec![oref("a", false), oref("b", true)];
-        assert_eq!(without_owners(&owners, &["a".into()]), vec![oref("b", true)]);
+        let owners = vec![full_oref("a", false), full_oref("b", true)];
+        assert_eq!(without_owners(&owners, &["a".into()]), vec![full_oref("b", true)]);
         assert_eq!(without_finalizer(&["orphan".into(), "x".into()], "orphan"), vec!["x".to_string()]);
     }
 }

@@ -9,6 +9,12 @@
 //! classify owners (from the graph, or a live GET for owners it has not
 //! seen) and act through the API with uid and resourceVersion
 //! preconditions.
+//!
+//! Memory: the graph holds every object in the cluster, so a node is kept
+//! small: strings many objects repeat (API version, kind, namespace, owner
+//! names and uids) are shared through the graph's [`graph::Interner`], and
+//! an object's uid is one `Arc<str>` shared by its node, the node map's
+//! key, the dependents index and the monitor's set of known uids.
 
 pub mod discovery;
 pub mod graph;
@@ -28,7 +34,7 @@ use serde_json::json;
 
 use self::discovery::{DiscoveredResource, Resources};
 use self::meta_object::MetaObject;
-use self::graph::{decide, foreground_step, Decision, ForegroundStep, Graph, Identity, Node, OwnerState, Work};
+use self::graph::{decide, foreground_step, Decision, ForegroundStep, Graph, Identity, Node, Owner, OwnerState, Work};
 use crate::controllers::Ctx;
 use crate::runtime::queue::WorkQueue;
 use crate::runtime::worker::run_workers;
@@ -127,7 +133,7 @@ impl Collector {
                         graph::Propagation::Background => kube::api::PropagationPolicy::Background,
                         graph::Propagation::Foreground => kube::api::PropagationPolicy::Foreground,
                     }),
-                    preconditions: Some(Preconditions { uid: Some(node.identity.uid.clone()), resource_version: None }),
+                    preconditions: Some(Preconditions { uid: Some(node.identity.uid.to_string()), resource_version: None }),
                     ..DeleteParams::default()
                 };
                 match api.delete(&node.identity.name, &dp).await {
@@ -142,7 +148,7 @@ impl Collector {
     /// Classify one owner reference: from the graph when the owner was
     /// observed, otherwise with a live GET (upstream verifies "virtual"
     /// owners the same way).
-    async fn classify(&self, dependent: &Node, owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference) -> anyhow::Result<OwnerState> {
+    async fn classify(&self, dependent: &Node, owner: &Owner) -> anyhow::Result<OwnerState> {
         if let Some(o) = self.graph().node(&owner.uid) {
             return Ok(if o.deleting_dependents() { OwnerState::WaitingForDependentsDeletion } else { OwnerState::Solid });
         }
@@ -160,7 +166,7 @@ impl Collector {
         };
         match api.get_opt(&owner.name).await.with_context(|| format!("getting owner {} {}", owner.kind, owner.name))? {
             None => Ok(OwnerState::Dangling),
-            Some(obj) if obj.metadata.uid.as_deref() != Some(owner.uid.as_str()) => Ok(OwnerState::Dangling),
+            Some(obj) if obj.metadata.uid.as_deref() != Some(&*owner.uid) => Ok(OwnerState::Dangling),
             Some(obj) => {
                 let deleting = obj.metadata.deletion_timestamp.is_some();
                 let fg = obj.metadata.finalizers.iter().flatten().any(|f| f == graph::FINALIZER_FOREGROUND);
@@ -190,7 +196,7 @@ impl Collector {
             anyhow::bail!("no resource for {}", describe(id));
         };
         let Some(current) = api.get_opt(&id.name).await.with_context(|| format!("getting {}", describe(id)))? else { return Ok(()) };
-        if current.metadata.uid.as_deref() != Some(id.uid.as_str()) {
+        if current.metadata.uid.as_deref() != Some(&*id.uid) {
             return Ok(());
         }
         let owners = current.metadata.owner_references.clone().unwrap_or_default();
@@ -201,7 +207,7 @@ impl Collector {
         let patch = json!({"metadata": {
             "ownerReferences": if remaining.is_empty() { serde_json::Value::Null } else { serde_json::to_value(&remaining)? },
             "resourceVersion": current.metadata.resource_version,
-            "uid": id.uid,
+            "uid": &*id.uid,
         }});
         match api.patch(&id.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => Ok(()),
@@ -216,7 +222,7 @@ impl Collector {
         };
         let Some(current) = api.get_opt(&id.name).await.with_context(|| format!("getting {}", describe(id)))? else { return Ok(()) };
         let finalizers = current.metadata.finalizers.clone().unwrap_or_default();
-        if current.metadata.uid.as_deref() != Some(id.uid.as_str()) || !finalizers.iter().any(|f| f == finalizer) {
+        if current.metadata.uid.as_deref() != Some(&*id.uid) || !finalizers.iter().any(|f| f == finalizer) {
             return Ok(());
         }
         let rest = graph::without_finalizer(&finalizers, finalizer);
@@ -240,42 +246,62 @@ fn describe(id: &Identity) -> String {
     }
 }
 
-fn node_of(r: &DiscoveredResource, obj: &MetaObject) -> Option<Node> {
-    let meta = &obj.metadata;
+/// The graph node for a watched object, its shared strings taken from the
+/// graph (call with the graph locked).
+fn node_of(graph: &mut Graph, r: &DiscoveredResource, obj: MetaObject) -> Option<Node> {
+    let meta = obj.metadata;
+    let strings = &mut graph.strings;
     Some(Node {
         identity: Identity {
-            api_version: r.resource.api_version.clone(),
-            kind: r.resource.kind.clone(),
-            namespace: meta.namespace.clone(),
-            name: meta.name.clone()?,
-            uid: meta.uid.clone()?,
+            api_version: strings.get(&r.resource.api_version),
+            kind: strings.get(&r.resource.kind),
+            namespace: meta.namespace.as_deref().map(|ns| strings.get(ns)),
+            name: meta.name?.into_boxed_str(),
+            uid: Arc::from(meta.uid?),
         },
-        owners: meta.owner_references.clone().unwrap_or_default(),
+        owners: meta.owner_references.iter().flatten().map(|o| strings.owner(o)).collect(),
         deleting: meta.deletion_timestamp.is_some(),
-        finalizers: meta.finalizers.clone().unwrap_or_default(),
+        finalizers: meta.finalizers.map(|mut f| {
+            f.shrink_to_fit();
+            f
+        }).unwrap_or_default(),
     })
+}
+
+/// Adds or updates `obj` in the graph and queues the work it triggers;
+/// returns its uid (shared with the graph) for the monitor's bookkeeping.
+fn observe(gc: &Collector, r: &DiscoveredResource, obj: MetaObject) -> Option<Arc<str>> {
+    let (uid, work) = {
+        let mut graph = gc.graph();
+        let node = node_of(&mut graph, r, obj)?;
+        let uid = node.identity.uid.clone();
+        (uid, graph.observe(node))
+    };
+    gc.enqueue(work);
+    Some(uid)
 }
 
 /// One watch feeding the graph. `synced` is signalled after the first list.
 async fn monitor(gc: Arc<Collector>, r: DiscoveredResource, synced: tokio::sync::mpsc::Sender<()>) {
     let api: Api<MetaObject> = Api::all_with(gc.client.clone(), &r.resource);
     let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
-    let mut known: HashSet<String> = HashSet::new();
-    let mut relist: HashSet<String> = HashSet::new();
+    // Uids of this resource's objects (shared with the graph's nodes).
+    let mut known: HashSet<Arc<str>> = HashSet::new();
+    let mut relist: HashSet<Arc<str>> = HashSet::new();
     let mut signalled = false;
     while let Some(event) = stream.next().await {
         match event {
             Ok(watcher::Event::Init) => relist.clear(),
             Ok(watcher::Event::InitApply(obj)) => {
-                if let Some(node) = node_of(&r, &obj) {
-                    relist.insert(node.identity.uid.clone());
-                    known.insert(node.identity.uid.clone());
-                    let work = gc.graph().observe(node);
-                    gc.enqueue(work);
+                if let Some(uid) = observe(&gc, &r, obj) {
+                    relist.insert(uid.clone());
+                    known.insert(uid);
                 }
             }
             Ok(watcher::Event::InitDone) => {
-                let gone: Vec<String> = known.difference(&relist).cloned().collect();
+                let gone: Vec<Arc<str>> = known.difference(&relist).cloned().collect();
+                relist.clear();
+                relist.shrink_to_fit();
                 for uid in gone {
                     known.remove(&uid);
                     let work = gc.graph().forget(&uid);
@@ -287,10 +313,8 @@ async fn monitor(gc: Arc<Collector>, r: DiscoveredResource, synced: tokio::sync:
                 }
             }
             Ok(watcher::Event::Apply(obj)) => {
-                if let Some(node) = node_of(&r, &obj) {
-                    known.insert(node.identity.uid.clone());
-                    let work = gc.graph().observe(node);
-                    gc.enqueue(work);
+                if let Some(uid) = observe(&gc, &r, obj) {
+                    known.insert(uid);
                 }
             }
             Ok(watcher::Event::Delete(obj)) => {

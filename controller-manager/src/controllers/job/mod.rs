@@ -22,6 +22,7 @@ use kube::Api;
 use serde_json::json;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::{run_workers, Change, EventRecorder, Expectations, ObjectKey, SyncResult, WorkQueue};
 
 const NAME: &str = "job";
@@ -29,7 +30,7 @@ const NAME: &str = "job";
 struct State {
     client: kube::Client,
     jobs: crate::runtime::Informer<Job>,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     recorder: EventRecorder,
     expectations: Expectations<ObjectKey>,
     /// Per Job uid: pods whose tracking finalizer was removed after they
@@ -38,7 +39,7 @@ struct State {
 }
 
 impl State {
-    fn counted_for(&self, job_uid: &str, pods: &[Arc<Pod>]) -> HashSet<String> {
+    fn counted_for(&self, job_uid: &str, pods: &[Arc<CachedPod>]) -> HashSet<String> {
         let mut map = self.counted.lock().unwrap_or_else(|e| e.into_inner());
         let set = map.entry(job_uid.to_string()).or_default();
         set.retain(|uid| {
@@ -103,12 +104,12 @@ pub fn new_pod(job: &Job, index: Option<i32>) -> Pod {
     }
 }
 
-fn job_key_of_pod(pod: &Pod) -> Option<ObjectKey> {
+fn job_key_of_pod(pod: &CachedPod) -> Option<ObjectKey> {
     let r = crate::runtime::owner::controller_of(&pod.metadata)?;
     (r.kind == "Job" && r.api_version.starts_with("batch/")).then(|| ObjectKey::new(pod.metadata.namespace.clone().unwrap_or_default(), r.name.clone()))
 }
 
-async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> anyhow::Result<()> {
+async fn remove_finalizer(api: &Api<Pod>, pod: &CachedPod) -> anyhow::Result<()> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let rest: Vec<String> = pod.metadata.finalizers.iter().flatten().filter(|f| *f != tracking::TRACKING_FINALIZER).cloned().collect();
     let patch = json!({"metadata": {"finalizers": if rest.is_empty() { serde_json::Value::Null } else { json!(rest) }, "resourceVersion": pod.metadata.resource_version}});
@@ -141,7 +142,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
         return Ok(None);
     };
     let uid = job.metadata.uid.clone().unwrap_or_default();
-    let pods: Vec<Arc<Pod>> = state.pods.list_namespace(&key.namespace).into_iter().filter(|p| crate::runtime::owner::is_controlled_by(&p.metadata, &uid)).collect();
+    let pods: Vec<Arc<CachedPod>> = state.pods.list_namespace(&key.namespace).into_iter().filter(|p| crate::runtime::owner::is_controlled_by(&p.metadata, &uid)).collect();
     let now = Timestamp::now();
     let counted = state.counted_for(&uid, &pods);
     let mut plan = tracking::plan(&job, &pods, &counted, now);
@@ -154,7 +155,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
     }
     // 2. Finalizers off, 3. counted.
     if !plan.remove_finalizers.is_empty() {
-        let by_name: BTreeMap<String, Arc<Pod>> = pods.iter().map(|p| (p.metadata.name.clone().unwrap_or_default(), p.clone())).collect();
+        let by_name: BTreeMap<String, Arc<CachedPod>> = pods.iter().map(|p| (p.metadata.name.clone().unwrap_or_default(), p.clone())).collect();
         for (_, name) in &plan.remove_finalizers {
             if let Some(pod) = by_name.get(name) {
                 remove_finalizer(&pods_api, pod).await?;
@@ -238,7 +239,7 @@ async fn sync(state: Arc<State>, key: ObjectKey) -> SyncResult {
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let jobs = ctx.informers.get::<Job>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let queue = WorkQueue::<ObjectKey>::new();
     let state = Arc::new(State {
         client: ctx.client.clone(),
@@ -255,7 +256,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let _g2 = pods.add_handler({
         let q = queue.clone();
         let state = state.clone();
-        move |c: &Change<Pod>| {
+        move |c: &Change<CachedPod>| {
             let pod = c.object();
             let Some(key) = job_key_of_pod(pod) else { return };
             match c {
@@ -302,7 +303,7 @@ mod tests {
         assert_eq!(p.metadata.generate_name.as_deref(), Some("pi-2-"));
         assert_eq!(p.spec.as_ref().and_then(|s| s.hostname.as_deref()), Some("pi-2"));
         assert_eq!(p.metadata.labels.as_ref().and_then(|l| l.get(tracking::COMPLETION_INDEX)).map(String::as_str), Some("2"));
-        assert_eq!(tracking::pod_index(&p), Some(2));
+        assert_eq!(tracking::pod_index(&CachedPod::from(&p)), Some(2));
         let env = p.spec.as_ref().and_then(|s| s.containers[0].env.clone()).unwrap_or_default();
         assert_eq!(env[0].name, "JOB_COMPLETION_INDEX");
     }

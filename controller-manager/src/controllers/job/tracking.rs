@@ -29,9 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use crate::runtime::cached_pod::CachedPod;
 
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
@@ -72,19 +73,19 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
 }
 
-fn phase(pod: &Pod) -> &str {
+fn phase(pod: &CachedPod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
-fn has_finalizer(pod: &Pod) -> bool {
+fn has_finalizer(pod: &CachedPod) -> bool {
     pod.metadata.finalizers.iter().flatten().any(|f| f == TRACKING_FINALIZER)
 }
 
-fn key(pod: &Pod) -> (String, String) {
+fn key(pod: &CachedPod) -> (String, String) {
     (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default())
 }
 
-fn uid(pod: &Pod) -> String {
+fn uid(pod: &CachedPod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 
@@ -102,7 +103,7 @@ pub fn is_indexed(job: &Job) -> bool {
 }
 
 /// The completion index of a pod (annotation, else label).
-pub fn pod_index(pod: &Pod) -> Option<i32> {
+pub fn pod_index(pod: &CachedPod) -> Option<i32> {
     let from = |m: Option<&std::collections::BTreeMap<String, String>>| m.and_then(|m| m.get(COMPLETION_INDEX)).and_then(|v| v.parse().ok());
     from(pod.metadata.annotations.as_ref()).or_else(|| from(pod.metadata.labels.as_ref()))
 }
@@ -151,7 +152,7 @@ pub enum PolicyAction {
 }
 
 /// Upstream `matchPodFailurePolicy`.
-pub fn match_failure_policy(job: &Job, pod: &Pod) -> PolicyAction {
+pub fn match_failure_policy(job: &Job, pod: &CachedPod) -> PolicyAction {
     let Some(policy) = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref()) else { return PolicyAction::Count };
     let ns = pod.metadata.namespace.as_deref().unwrap_or("");
     let name = pod.metadata.name.as_deref().unwrap_or("");
@@ -206,7 +207,7 @@ pub fn match_failure_policy(job: &Job, pod: &Pod) -> PolicyAction {
 
 /// When a pod finished (latest container finish, else a condition
 /// transition, else its deletion or creation time).
-fn finish_time(pod: &Pod) -> Option<Timestamp> {
+fn finish_time(pod: &CachedPod) -> Option<Timestamp> {
     let status = pod.status.as_ref();
     let container = status
         .into_iter()
@@ -264,7 +265,7 @@ fn status_condition<'a>(status: &'a JobStatus, ty: &str) -> Option<&'a JobCondit
 
 /// Pods whose deletion is preferred first (upstream `ActivePods` ranking):
 /// unscheduled, pending, not ready, newer.
-fn deletion_rank(pod: &Pod) -> (bool, bool, bool, std::cmp::Reverse<Option<Timestamp>>) {
+fn deletion_rank(pod: &CachedPod) -> (bool, bool, bool, std::cmp::Reverse<Option<Timestamp>>) {
     let scheduled = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
     let running = phase(pod) == "Running";
     let ready = crate::runtime::pod_util::is_ready(pod);
@@ -275,7 +276,7 @@ fn deletion_rank(pod: &Pod) -> (bool, bool, bool, std::cmp::Reverse<Option<Times
 /// `already_counted`: uids of pods whose finalizer this controller removed
 /// after counting them but whose removal the cache has not shown yet
 /// (upstream's finalizer expectations), so they are not counted twice.
-pub fn plan(job: &Job, pods: &[Arc<Pod>], already_counted: &HashSet<String>, now: Timestamp) -> Plan {
+pub fn plan(job: &Job, pods: &[Arc<CachedPod>], already_counted: &HashSet<String>, now: Timestamp) -> Plan {
     let mut plan = Plan::default();
     let spec = job.spec.clone().unwrap_or_default();
     let mut status = job.status.clone().unwrap_or_default();
@@ -342,7 +343,7 @@ pub fn plan(job: &Job, pods: &[Arc<Pod>], already_counted: &HashSet<String>, now
     let succeeded = status.succeeded.unwrap_or(0) + i32::try_from(unc_succ.len()).unwrap_or(i32::MAX);
     let failed = status.failed.unwrap_or(0) + i32::try_from(unc_fail.len()).unwrap_or(i32::MAX);
 
-    let active: Vec<&Arc<Pod>> = pods.iter().filter(|p| crate::runtime::pod_util::is_active(p)).collect();
+    let active: Vec<&Arc<CachedPod>> = pods.iter().filter(|p| crate::runtime::pod_util::is_active(p)).collect();
     let terminating = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && !matches!(phase(p), "Succeeded" | "Failed")).count();
     status.active = Some(i32::try_from(active.len()).unwrap_or(i32::MAX));
     status.ready = Some(i32::try_from(active.iter().filter(|p| crate::runtime::pod_util::is_ready(p)).count()).unwrap_or(i32::MAX));
@@ -458,7 +459,7 @@ pub fn plan(job: &Job, pods: &[Arc<Pod>], already_counted: &HashSet<String>, now
     .max(0);
     let active_n = i32::try_from(active.len()).unwrap_or(i32::MAX);
     if active_n > want {
-        let mut ranked: Vec<&&Arc<Pod>> = active.iter().collect();
+        let mut ranked: Vec<&&Arc<CachedPod>> = active.iter().collect();
         ranked.sort_by_key(|p| deletion_rank(p));
         for p in ranked.into_iter().take(usize::try_from(active_n - want).unwrap_or(0)) {
             plan.delete.push(key(p));
@@ -505,6 +506,7 @@ pub fn flush_uncounted(status: &mut JobStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::batch::v1::{JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule};
     use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, PodSpec, PodStatus, PodTemplateSpec};
 
@@ -526,8 +528,8 @@ mod tests {
         }
     }
 
-    fn pod(name: &str, phase: &str, finalizer: bool) -> Arc<Pod> {
-        Arc::new(Pod {
+    fn pod(name: &str, phase: &str, finalizer: bool) -> Arc<CachedPod> {
+        Arc::new(CachedPod::from(Pod {
             metadata: kube::api::ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("ns".into()),
@@ -538,17 +540,17 @@ mod tests {
             },
             spec: Some(PodSpec::default()),
             status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
-        })
+        }))
     }
 
-    fn with_exit(p: Arc<Pod>, code: i32) -> Arc<Pod> {
+    fn with_exit(p: Arc<CachedPod>, code: i32) -> Arc<CachedPod> {
         let mut p = (*p).clone();
         if let Some(s) = p.status.as_mut() {
-            s.container_statuses = Some(vec![ContainerStatus {
+            s.container_statuses = Some(vec![crate::runtime::cached_pod::ContainerStatus::from(ContainerStatus {
                 name: "main".into(),
                 state: Some(ContainerState { terminated: Some(ContainerStateTerminated { exit_code: code, finished_at: Some(Time(at(100))), ..Default::default() }), ..Default::default() }),
                 ..Default::default()
-            }]);
+            })]);
         }
         Arc::new(p)
     }

@@ -14,19 +14,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::json;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::{run_workers, Change, EventRecorder, ObjectKey, SyncResult, WorkQueue};
 
 const NAME: &str = "taint-eviction-controller";
 
 /// Upstream `Toleration.ToleratesTaint`.
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+pub fn tolerates(t: &crate::runtime::cached_pod::Toleration, taint: &Taint) -> bool {
     if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty()) {
         if effect != taint.effect {
             return false;
@@ -51,15 +52,15 @@ pub enum Eviction {
     At(Timestamp),
 }
 
-pub fn eviction(pod: &Pod, node_taints: &[Taint], now: Timestamp) -> Eviction {
+pub fn eviction(pod: &CachedPod, node_taints: &[Taint], now: Timestamp) -> Eviction {
     let taints: Vec<&Taint> = node_taints.iter().filter(|t| t.effect == "NoExecute").collect();
     if taints.is_empty() {
         return Eviction::Never;
     }
-    let tolerations: &[Toleration] = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
+    let tolerations: &[crate::runtime::cached_pod::Toleration] = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
     let mut deadline: Option<Timestamp> = None;
     for taint in taints {
-        let used: Vec<&Toleration> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        let used: Vec<&crate::runtime::cached_pod::Toleration> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
         if used.is_empty() {
             return Eviction::Now;
         }
@@ -85,7 +86,7 @@ pub fn eviction(pod: &Pod, node_taints: &[Taint], now: Timestamp) -> Eviction {
 
 struct State {
     client: kube::Client,
-    pods: crate::runtime::Informer<Pod>,
+    pods: crate::runtime::Informer<CachedPod>,
     nodes: crate::runtime::Informer<Node>,
     recorder: EventRecorder,
 }
@@ -128,7 +129,7 @@ fn noexecute(node: &Node) -> Vec<Taint> {
 }
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let nodes = ctx.informers.get::<Node>();
     let queue = WorkQueue::<ObjectKey>::new();
     let _g1 = pods.add_handler({
@@ -166,6 +167,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Toleration;
     use k8s_openapi::api::core::v1::PodSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -205,7 +207,7 @@ mod tests {
             ("zero seconds", pod(vec![tol(unreachable, "Exists", "NoExecute", Some(0))]), vec![taint(unreachable, 0)], Eviction::Now),
         ];
         for (name, p, taints, want) in cases {
-            assert_eq!(eviction(&p, &taints, at(10)), want, "{name}");
+            assert_eq!(eviction(&CachedPod::from(p), &taints, at(10)), want, "{name}");
         }
     }
 
@@ -213,9 +215,9 @@ mod tests {
     fn toleration_matching() {
         let t = Taint { key: "k".into(), value: Some("v".into()), effect: "NoSchedule".into(), time_added: None };
         let eq = |v: &str| Toleration { key: Some("k".into()), operator: Some("Equal".into()), value: Some(v.into()), effect: None, toleration_seconds: None };
-        assert!(tolerates(&eq("v"), &t));
-        assert!(!tolerates(&eq("w"), &t));
-        assert!(!tolerates(&tol("k", "Exists", "NoExecute", None), &t));
-        assert!(tolerates(&tol("k", "Exists", "NoSchedule", None), &t));
+        assert!(tolerates(&eq("v").into(), &t));
+        assert!(!tolerates(&eq("w").into(), &t));
+        assert!(!tolerates(&tol("k", "Exists", "NoExecute", None).into(), &t));
+        assert!(tolerates(&tol("k", "Exists", "NoSchedule", None).into(), &t));
     }
 }

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::controllers::Ctx;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::owner::{self, controller_of};
 use crate::runtime::patch::status_merge_patch;
 use crate::runtime::slow_start::{slow_start_batch, MAX_IN_FLIGHT};
@@ -61,7 +62,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
 struct Shared<K: Kind> {
     client: kube::Client,
     sets: Informer<K>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     expectations: Expectations<ObjectKey>,
     recorder: EventRecorder,
     queue: WorkQueue<ObjectKey>,
@@ -72,7 +73,7 @@ pub async fn run_kind<K: Kind>(ctx: Ctx) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::<K> {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<K>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         expectations: Expectations::new(),
         recorder: EventRecorder::new(ctx.client.clone(), K::COMPONENT),
         queue: WorkQueue::new(),
@@ -122,7 +123,7 @@ impl<K: Kind> Shared<K> {
         self.sets.get(namespace, &r.name).filter(|s| s.meta().uid.as_deref() == Some(r.uid.as_str()))
     }
 
-    fn enqueue_matching(&self, pod: &Pod) {
+    fn enqueue_matching(&self, pod: &CachedPod) {
         let ns = pod.namespace().unwrap_or_default();
         for set in self.sets.list_namespace(&ns) {
             if selector_of(&set.view()).is_some_and(|sel| sel.matches(&pod.metadata.labels)) {
@@ -133,7 +134,7 @@ impl<K: Kind> Shared<K> {
 
     /// Upstream addPod / updatePod / deletePod: observe expectations and
     /// enqueue the owner (or, for orphans, every set that selects the pod).
-    fn on_pod(&self, change: &Change<Pod>) {
+    fn on_pod(&self, change: &Change<CachedPod>) {
         let pod = change.object();
         let ns = pod.namespace().unwrap_or_default();
         let owner = controller_of(&pod.metadata).and_then(|r| self.resolve(&ns, r));
@@ -194,12 +195,14 @@ impl<K: Kind> Shared<K> {
             tracing::warn!("invalid selector; skipping");
             return Ok(None);
         };
-        let active: Vec<Arc<Pod>> =
+        let active: Vec<Arc<CachedPod>> =
             self.pods.list_namespace(&key.namespace).into_iter().filter(|p| pod_util::is_active(p)).collect();
         let owner_ref = owner::controller_ref(&*set);
         let pods_api = Api::<Pod>::namespaced(self.client.clone(), &key.namespace);
         let deleting = rs.metadata.deletion_timestamp.is_some();
-        let claimed = owner::claim(&pods_api, &active, &owner_ref, &selector, deleting, K::COMPONENT, || {
+        // Adoption and release patch cached pods: their responses decode as `CachedPod`.
+        let claim_api = Api::<CachedPod>::namespaced(self.client.clone(), &key.namespace);
+        let claimed = owner::claim(&claim_api, &active, &owner_ref, &selector, deleting, K::COMPONENT, || {
             self.can_adopt(&key.namespace, &key.name, &owner_ref.uid)
         })
         .await?;
@@ -236,7 +239,7 @@ impl<K: Kind> Shared<K> {
 
     /// Active pods of this set and of its siblings (same controller owner),
     /// for the "doubled up on a node" rank.
-    fn related_pods(&self, rs: &ReplicaSet, claimed: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+    fn related_pods(&self, rs: &ReplicaSet, claimed: &[Arc<CachedPod>]) -> Vec<Arc<CachedPod>> {
         let Some(parent) = controller_of(&rs.metadata) else { return claimed.to_vec() };
         let ns = rs.namespace().unwrap_or_default();
         let sibling_uids: std::collections::HashSet<String> = self
@@ -258,7 +261,7 @@ impl<K: Kind> Shared<K> {
         key: &ObjectKey,
         set: &K,
         rs: &ReplicaSet,
-        claimed: &[Arc<Pod>],
+        claimed: &[Arc<CachedPod>],
         owner_ref: &OwnerReference,
         pods_api: &Api<Pod>,
     ) -> anyhow::Result<()> {

@@ -15,15 +15,15 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::pod_util;
 
 /// Upstream's pod deletion cost annotation.
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
-fn phase_ordinal(pod: &Pod) -> u8 {
+fn phase_ordinal(pod: &CachedPod) -> u8 {
     match pod_util::phase(pod) {
         "Pending" => 0,
         "Unknown" => 1,
@@ -32,7 +32,7 @@ fn phase_ordinal(pod: &Pod) -> u8 {
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i32 {
+fn deletion_cost(pod: &CachedPod) -> i32 {
     pod.metadata
         .annotations
         .as_ref()
@@ -41,18 +41,18 @@ fn deletion_cost(pod: &Pod) -> i32 {
         .unwrap_or(0)
 }
 
-fn node_name(pod: &Pod) -> &str {
+fn node_name(pod: &CachedPod) -> &str {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
 }
 
-fn ready_time(pod: &Pod) -> Option<Timestamp> {
+fn ready_time(pod: &CachedPod) -> Option<Timestamp> {
     if !pod_util::is_ready(pod) {
         return None;
     }
     pod_util::ready_condition(pod)?.last_transition_time.as_ref().map(|t| t.0)
 }
 
-fn max_restarts(pod: &Pod) -> i32 {
+fn max_restarts(pod: &CachedPod) -> i32 {
     pod.status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
@@ -79,7 +79,7 @@ fn after_or_zero(a: Option<Timestamp>, b: Option<Timestamp>) -> bool {
     }
 }
 
-fn time_less(a: Option<Timestamp>, b: Option<Timestamp>, pa: &Pod, pb: &Pod, now: Timestamp) -> bool {
+fn time_less(a: Option<Timestamp>, b: Option<Timestamp>, pa: &CachedPod, pb: &CachedPod, now: Timestamp) -> bool {
     match (a, b) {
         (Some(ta), Some(tb)) => {
             let diff = log_bucket(ta, now) - log_bucket(tb, now);
@@ -94,7 +94,7 @@ fn time_less(a: Option<Timestamp>, b: Option<Timestamp>, pa: &Pod, pb: &Pod, now
 }
 
 /// Upstream `ActivePodsWithRanks.Less`.
-fn less(a: &Pod, ra: usize, b: &Pod, rb: usize, now: Timestamp) -> bool {
+fn less(a: &CachedPod, ra: usize, b: &CachedPod, rb: usize, now: Timestamp) -> bool {
     let (na, nb) = (node_name(a), node_name(b));
     if na != nb && (na.is_empty() || nb.is_empty()) {
         return na.is_empty();
@@ -134,7 +134,7 @@ fn less(a: &Pod, ra: usize, b: &Pod, rb: usize, now: Timestamp) -> bool {
 /// The first `count` pods of `pods` in deletion order. `related` are the
 /// active pods of the owner and its siblings (same Deployment): a pod's
 /// rank is how many of them share its node.
-pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now: Timestamp) -> Vec<Arc<Pod>> {
+pub fn pods_to_delete(pods: &[Arc<CachedPod>], related: &[Arc<CachedPod>], count: usize, now: Timestamp) -> Vec<Arc<CachedPod>> {
     let mut on_node: HashMap<&str, usize> = HashMap::new();
     for p in related {
         let n = node_name(p);
@@ -142,7 +142,7 @@ pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now
             *on_node.entry(n).or_default() += 1;
         }
     }
-    let mut ranked: Vec<(Arc<Pod>, usize)> = pods
+    let mut ranked: Vec<(Arc<CachedPod>, usize)> = pods
         .iter()
         .map(|p| {
             let n = node_name(p);
@@ -168,6 +168,7 @@ pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -180,7 +181,7 @@ mod tests {
         created: i64,
     }
 
-    fn build(p: &P) -> Arc<Pod> {
+    fn build(p: &P) -> Arc<CachedPod> {
         let mut pod = Pod::default();
         pod.metadata.name = Some(p.name.into());
         pod.metadata.uid = Some(p.name.into());
@@ -199,7 +200,7 @@ mod tests {
             container_statuses: Some(vec![ContainerStatus { restart_count: p.restarts, ..Default::default() }]),
             ..Default::default()
         });
-        Arc::new(pod)
+        Arc::new(CachedPod::from(pod))
     }
 
     fn check(pods: &[P], count: usize, want: &[&str]) {

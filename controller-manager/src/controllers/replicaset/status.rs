@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::pod_util;
 
 /// Why the last manage step failed, for the `ReplicaFailure` condition.
@@ -18,13 +18,13 @@ pub struct ManageError {
 }
 
 /// Whether all of the template's labels are on the pod with equal values.
-pub fn fully_labeled(pod: &Pod, template_labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+pub fn fully_labeled(pod: &CachedPod, template_labels: Option<&std::collections::BTreeMap<String, String>>) -> bool {
     let labels = pod.metadata.labels.as_ref();
     template_labels.into_iter().flatten().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// The status the ReplicaSet should report given its claimed active pods.
-pub fn calculate(rs: &ReplicaSet, pods: &[Arc<Pod>], manage_err: Option<&ManageError>, now: Timestamp) -> ReplicaSetStatus {
+pub fn calculate(rs: &ReplicaSet, pods: &[Arc<CachedPod>], manage_err: Option<&ManageError>, now: Timestamp) -> ReplicaSetStatus {
     let spec = rs.spec.as_ref();
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let template_labels = spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
@@ -66,11 +66,12 @@ pub fn same(a: &ReplicaSetStatus, b: &ReplicaSetStatus) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::apps::v1::ReplicaSetSpec;
     use k8s_openapi::api::core::v1::{PodCondition, PodStatus, PodTemplateSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-    fn pod(labels: &[(&str, &str)], ready_at: Option<i64>) -> Arc<Pod> {
+    fn pod(labels: &[(&str, &str)], ready_at: Option<i64>) -> Arc<CachedPod> {
         let mut p = Pod::default();
         p.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         p.status = Some(PodStatus {
@@ -85,7 +86,7 @@ mod tests {
             }),
             ..Default::default()
         });
-        Arc::new(p)
+        Arc::new(CachedPod::from(p))
     }
 
     #[test]

@@ -25,6 +25,7 @@ use kube::api::{DeleteParams, Patch, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use crate::runtime::cached_pod::CachedPod;
 use super::history;
 use crate::controllers::Ctx;
 use crate::runtime::owner::{self, controller_of, controller_ref};
@@ -36,7 +37,7 @@ pub const COMPONENT: &str = "statefulset-controller";
 struct Shared {
     client: kube::Client,
     sets: Informer<StatefulSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     revisions: Informer<ControllerRevision>,
     claims: Informer<PersistentVolumeClaim>,
     recorder: EventRecorder,
@@ -48,7 +49,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<StatefulSet>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         revisions: ctx.informers.get::<ControllerRevision>(),
         claims: ctx.informers.get::<PersistentVolumeClaim>(),
         recorder: EventRecorder::new(ctx.client.clone(), COMPONENT),
@@ -100,7 +101,7 @@ impl Shared {
         self.sets.get(ns, &r.name).filter(|s| s.metadata.uid.as_deref() == Some(r.uid.as_str()))
     }
 
-    fn on_pod(&self, change: &Change<Pod>) {
+    fn on_pod(&self, change: &Change<CachedPod>) {
         let pod = change.object();
         let ns = pod.namespace().unwrap_or_default();
         if let Some(old) = change.old() {
@@ -135,14 +136,16 @@ impl Shared {
         let pods_api = Api::<Pod>::namespaced(self.client.clone(), &key.namespace);
         let set_api = Api::<StatefulSet>::namespaced(self.client.clone(), &key.namespace);
         let cr_api = Api::<ControllerRevision>::namespaced(self.client.clone(), &key.namespace);
-        let candidates: Vec<Arc<Pod>> = self
+        let candidates: Vec<Arc<CachedPod>> = self
             .pods
             .list_namespace(&key.namespace)
             .into_iter()
             .filter(|p| owner::is_controlled_by(&p.metadata, &uid) || pods::is_member(&set, p))
             .collect();
         let deleting = set.metadata.deletion_timestamp.is_some();
-        let claimed = owner::claim(&pods_api, &candidates, &owner_ref, &selector, deleting, COMPONENT, || async {
+        // Adoption and release patch cached pods: their responses decode as `CachedPod`.
+        let claim_api = Api::<CachedPod>::namespaced(self.client.clone(), &key.namespace);
+        let claimed = owner::claim(&claim_api, &candidates, &owner_ref, &selector, deleting, COMPONENT, || async {
             let fresh = set_api.get_opt(&key.name).await?;
             Ok(fresh.is_some_and(|f| f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()))
         })
@@ -295,7 +298,7 @@ impl Shared {
         }
     }
 
-    async fn delete_pod(&self, set: &StatefulSet, pods_api: &Api<Pod>, claimed: &[Arc<Pod>], name: &str, condemned: bool) -> anyhow::Result<()> {
+    async fn delete_pod(&self, set: &StatefulSet, pods_api: &Api<Pod>, claimed: &[Arc<CachedPod>], name: &str, condemned: bool) -> anyhow::Result<()> {
         let (_, when_scaled) = retention(set);
         if condemned && when_scaled == "Delete" {
             if let (Some(pod), Some(ord)) = (claimed.iter().find(|p| p.metadata.name.as_deref() == Some(name)), pods::parent_and_ordinal(name).map(|x| x.1)) {
@@ -344,7 +347,7 @@ impl Shared {
     async fn truncate_history(
         &self,
         set: &StatefulSet,
-        pods: &[Arc<Pod>],
+        pods: &[Arc<CachedPod>],
         revisions: &[ControllerRevision],
         current: &str,
         update: &str,

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::jiff::Timestamp;
 
 use crate::controllers::history::HASH_LABEL;
+use crate::runtime::cached_pod::CachedPod;
 use crate::runtime::pod_util;
 
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -27,12 +28,12 @@ pub fn parent_and_ordinal(name: &str) -> Option<(&str, i32)> {
 }
 
 /// Whether `pod` is one of `set`'s ordinals by name.
-pub fn is_member(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn is_member(set: &StatefulSet, pod: &CachedPod) -> bool {
     let set_name = set.metadata.name.as_deref().unwrap_or("");
     pod.metadata.name.as_deref().and_then(parent_and_ordinal).is_some_and(|(p, _)| p == set_name)
 }
 
-pub fn ordinal(pod: &Pod) -> Option<i32> {
+pub fn ordinal(pod: &CachedPod) -> Option<i32> {
     pod.metadata.name.as_deref().and_then(parent_and_ordinal).map(|(_, o)| o)
 }
 
@@ -44,7 +45,7 @@ pub fn replicas(set: &StatefulSet) -> i32 {
     set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
-pub fn revision_of(pod: &Pod) -> &str {
+pub fn revision_of(pod: &CachedPod) -> &str {
     pod.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str).unwrap_or("")
 }
 
@@ -122,7 +123,7 @@ pub fn new_pod(set: &StatefulSet, template: &PodTemplateSpec, ordinal: i32, revi
 }
 
 /// Upstream `identityMatches` (labels only: hostname/subdomain are immutable).
-pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn identity_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let Some(ord) = ordinal(pod) else { return false };
     let labels = pod.metadata.labels.as_ref();
     let name = pod.metadata.name.as_deref().unwrap_or("");
@@ -132,16 +133,16 @@ pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
         && labels.and_then(|l| l.get(POD_INDEX_LABEL)) == Some(&ord.to_string())
 }
 
-fn is_created(pod: &Pod) -> bool {
+fn is_created(pod: &CachedPod) -> bool {
     !pod_util::phase(pod).is_empty()
 }
-fn is_terminating(pod: &Pod) -> bool {
+fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
-fn running_and_ready(pod: &Pod) -> bool {
+fn running_and_ready(pod: &CachedPod) -> bool {
     pod_util::phase(pod) == "Running" && pod_util::is_ready(pod)
 }
-fn healthy(pod: &Pod) -> bool {
+fn healthy(pod: &CachedPod) -> bool {
     running_and_ready(pod) && !is_terminating(pod)
 }
 
@@ -189,7 +190,7 @@ pub fn uses_update_revision(set: &StatefulSet, ordinal: i32) -> bool {
 }
 
 /// Upstream `updateStatefulSet`'s decisions over the claimed pods.
-pub fn plan(set: &StatefulSet, pods: &[Arc<Pod>], current: &str, update: &str, now: Timestamp) -> Plan {
+pub fn plan(set: &StatefulSet, pods: &[Arc<CachedPod>], current: &str, update: &str, now: Timestamp) -> Plan {
     let min_ready = set.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let mut status = StatefulSetStatus {
         observed_generation: set.metadata.generation,
@@ -201,8 +202,8 @@ pub fn plan(set: &StatefulSet, pods: &[Arc<Pod>], current: &str, update: &str, n
     let (mut ready, mut available, mut current_n, mut updated_n) = (0, 0, 0, 0);
     let start = start_ordinal(set);
     let count = replicas(set).max(0);
-    let mut slots: Vec<Option<&Pod>> = vec![None; count as usize];
-    let mut condemned: Vec<&Pod> = Vec::new();
+    let mut slots: Vec<Option<&CachedPod>> = vec![None; count as usize];
+    let mut condemned: Vec<&CachedPod> = Vec::new();
     for pod in pods {
         status.replicas += 1;
         if running_and_ready(pod) {

@@ -60,12 +60,13 @@ fn should_run_table() {
 fn pinning_and_target_node() {
     let a = pin_to_node(None, "n1");
     let spec = PodSpec { affinity: Some(a), ..Default::default() };
-    assert_eq!(target_node(Some(&spec)).as_deref(), Some("n1"));
+    let cached = |s: &PodSpec| crate::runtime::cached_pod::PodSpec::from(s.clone());
+    assert_eq!(target_node(Some(&cached(&spec))).as_deref(), Some("n1"));
     let mut spec2 = spec.clone();
     spec2.affinity = Some(pin_to_node(spec2.affinity.take(), "n2"));
-    assert_eq!(target_node(Some(&spec2)).as_deref(), Some("n2"));
+    assert_eq!(target_node(Some(&cached(&spec2))).as_deref(), Some("n2"));
     let bound = PodSpec { node_name: Some("n3".into()), ..Default::default() };
-    assert_eq!(target_node(Some(&bound)).as_deref(), Some("n3"));
+    assert_eq!(target_node(Some(&cached(&bound))).as_deref(), Some("n3"));
     let mut s = PodSpec::default();
     add_daemon_tolerations(&mut s);
     add_daemon_tolerations(&mut s);

@@ -19,7 +19,7 @@ fn set(replicas: i32, extra: serde_json::Value) -> StatefulSet {
 }
 
 /// `state`: "ready", "pending", "terminating", "failed".
-fn pod(ordinal: i32, revision: &str, state: &str) -> Arc<Pod> {
+fn pod(ordinal: i32, revision: &str, state: &str) -> Arc<CachedPod> {
     let mut p = Pod::default();
     p.metadata.name = Some(format!("web-{ordinal}"));
     p.metadata.namespace = Some("ns".into());
@@ -51,10 +51,10 @@ fn pod(ordinal: i32, revision: &str, state: &str) -> Arc<Pod> {
         }),
         ..Default::default()
     });
-    Arc::new(p)
+    Arc::new(CachedPod::from(p))
 }
 
-fn check(set: &StatefulSet, pods: &[Arc<Pod>], want: &[Step]) {
+fn check(set: &StatefulSet, pods: &[Arc<CachedPod>], want: &[Step]) {
     let now = Timestamp::from_second(1000).unwrap();
     let plan = plan(set, pods, "web-r1", "web-r2", now);
     assert_eq!(plan.steps, want);
@@ -108,7 +108,7 @@ fn identity_claims_and_status() {
     let spec = p.spec.clone().unwrap();
     assert_eq!((spec.hostname.as_deref(), spec.subdomain.as_deref()), (Some("web-1"), Some("svc")));
     assert_eq!(spec.volumes.unwrap()[0].persistent_volume_claim.as_ref().unwrap().claim_name, "data-web-1");
-    assert!(identity_matches(&s, &p));
+    assert!(identity_matches(&s, &CachedPod::from(&p)));
     let claims = claims_for(&s, 1);
     assert_eq!(claims[0].metadata.name.as_deref(), Some("data-web-1"));
     assert_eq!(claims[0].metadata.labels.as_ref().unwrap()["app"], "w");
