@@ -229,6 +229,25 @@ async fn list_selectors_and_pagination() {
         }
     }
     assert_eq!(seen, ["p0", "p1", "p2", "p3", "p4"]);
+    // Every page is read at the first page's revision (from storage, as
+    // upstream), whatever is written in between.
+    let first = s.get(&format!("{PODS}?limit=2")).await;
+    let mut seen = names(&first.body);
+    let mut token = first.body["metadata"]["continue"].as_str().unwrap().to_string();
+    assert_eq!(s.post(PODS, &pod("p5")).await.status, StatusCode::CREATED);
+    assert_eq!(s.delete(&format!("{PODS}/p3")).await.status, StatusCode::OK);
+    let relabel = r#"{"metadata":{"labels":{"tier":"changed"}}}"#;
+    assert_eq!(s.patch(&format!("{PODS}/p2"), "application/merge-patch+json", relabel).await.status, StatusCode::OK);
+    let mut tiers = Vec::new();
+    while !token.is_empty() {
+        let r = s.get(&format!("{PODS}?limit=2&continue={token}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(names(&r.body));
+        tiers.extend(r.body["items"].as_array().unwrap().iter().map(|i| i["metadata"]["labels"]["tier"].clone()));
+        token = r.body["metadata"]["continue"].as_str().unwrap_or_default().to_string();
+    }
+    assert_eq!(seen, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(tiers, [json!("even"), json!("odd"), json!("even")]);
     // A list in a namespace that does not exist is empty, not 404.
     let r = s.get("/api/v1/namespaces/nowhere/pods").await;
     assert_eq!(r.status, StatusCode::OK);
