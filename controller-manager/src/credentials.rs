@@ -25,6 +25,8 @@ pub fn service_account_for(controller: &str) -> &'static str {
         "cronjob" => "cronjob-controller",
         "ttl-after-finished" => "ttl-after-finished-controller",
         "persistentvolume-binder" => "persistent-volume-binder",
+        "pvc-protection" => "pvc-protection-controller",
+        "pv-protection" => "pv-protection-controller",
         "resourcequota" => "resourcequota-controller",
         "disruption" => "disruption-controller",
         "csrsigning" | "csrapproving" | "csrcleaner" => "certificate-controller",

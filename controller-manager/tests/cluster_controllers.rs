@@ -336,7 +336,9 @@ async fn node_lifecycle_marks_silent_node_unknown_and_taints_it() {
 async fn persistent_volume_binder_binds_and_provisions() {
     use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
     use k8s_openapi::api::storage::v1::StorageClass;
-    let (_cluster, client, cm) = start("persistentvolume-binder", &[]).await;
+    // With the protection controllers: admission puts their finalizers on
+    // every claim and volume, so deletes finish only with them running.
+    let (_cluster, client, cm) = start("persistentvolume-binder,pvc-protection,pv-protection", &[]).await;
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
     let pv: PersistentVolume = serde_json::from_value(json!({
@@ -442,4 +444,85 @@ async fn completed_job_is_deleted_after_its_ttl() {
     })
     .await;
     wait_for(&cm, "job deleted after its TTL", || async { gone(&jobs, "once").await.then_some(()) }).await;
+}
+
+fn finalizers<K: kube::Resource>(obj: &K) -> Vec<String> {
+    obj.meta().finalizers.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn claim_used_by_a_pod_stays_terminating_until_the_pod_is_gone() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let (_cluster, client, cm) = start("pvc-protection", &[]).await;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let claim = |name: &str| -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }))
+        .unwrap()
+    };
+    let created = claims.create(&PostParams::default(), &claim("data")).await.unwrap();
+    assert_eq!(finalizers(&created), ["kubernetes.io/pvc-protection"], "added by admission");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "user"},
+        "spec": {
+            "nodeName": "node-a",
+            "containers": [{"name": "c", "image": "nginx", "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+        },
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+
+    claims.delete("data", &DeleteParams::default()).await.unwrap();
+    // The controller looks at the claim (and keeps it) right away; give it
+    // time to act wrongly before checking it did not.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = claims.get("data").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some(), "Terminating");
+    assert_eq!(finalizers(&held), ["kubernetes.io/pvc-protection"], "kept while the pod uses it; log:\n{}", cm.log_tail());
+
+    // No kubelet here: delete the pod with grace period 0 (gone at once).
+    pods.delete("user", &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await.unwrap();
+    wait_for(&cm, "claim deleted once its pod is gone", || async { gone(&claims, "data").await.then_some(()) }).await;
+
+    // A claim that lost its finalizer (created before admission added it)
+    // gets it back.
+    let legacy = claims.create(&PostParams::default(), &claim("legacy")).await.unwrap();
+    let mut stripped = legacy.clone();
+    stripped.metadata.finalizers = Some(Vec::new());
+    claims.replace("legacy", &PostParams::default(), &stripped).await.unwrap();
+    wait_for(&cm, "finalizer restored on a live claim", || async {
+        let c = claims.get("legacy").await.ok()?;
+        (finalizers(&c) == ["kubernetes.io/pvc-protection"]).then_some(())
+    })
+    .await;
+    // An unused claim goes at once.
+    claims.delete("legacy", &DeleteParams::default()).await.unwrap();
+    wait_for(&cm, "unused claim deleted", || async { gone(&claims, "legacy").await.then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn bound_volume_stays_terminating_until_released() {
+    use k8s_openapi::api::core::v1::PersistentVolume;
+    let (_cluster, client, cm) = start("pv-protection", &[]).await;
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": "disk"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/disk"}, "persistentVolumeReclaimPolicy": "Retain"},
+    }))
+    .unwrap();
+    let created = pvs.create(&PostParams::default(), &pv).await.unwrap();
+    assert_eq!(finalizers(&created), ["kubernetes.io/pv-protection"], "added by admission");
+    // What the binder writes once bound.
+    pvs.patch_status("disk", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Bound"}}))).await.unwrap();
+    pvs.delete("disk", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = pvs.get("disk").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some(), "Terminating");
+    assert_eq!(finalizers(&held), ["kubernetes.io/pv-protection"], "kept while Bound; log:\n{}", cm.log_tail());
+    pvs.patch_status("disk", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Released"}}))).await.unwrap();
+    wait_for(&cm, "released volume deleted", || async { gone(&pvs, "disk").await.then_some(()) }).await;
 }

@@ -2,16 +2,20 @@
 //! `admit` hooks first, then validation, then validating hooks, as upstream.
 //! Plugins are kept in upstream's order; the secure-access issue adds
 //! LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota...
+//! StorageObjectInUseProtection follows DefaultStorageClass, as in
+//! upstream's `AllOrderedPlugins`.
 
 mod limit_ranger;
 mod node_restriction;
 mod pod_security;
 mod resource_quota;
+mod storage_protection;
 
 pub use limit_ranger::LimitRanger;
 pub use node_restriction::NodeRestriction;
 pub use pod_security::PodSecurity;
 pub use resource_quota::ResourceQuota;
+pub use storage_protection::{StorageObjectInUseProtection, PVC_PROTECTION_FINALIZER, PV_PROTECTION_FINALIZER};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -64,6 +68,7 @@ pub fn default_chain() -> Vec<std::sync::Arc<dyn AdmissionPlugin>> {
         std::sync::Arc::new(NodeRestriction),
         std::sync::Arc::new(PodSecurity),
         std::sync::Arc::new(DefaultStorageClass),
+        std::sync::Arc::new(StorageObjectInUseProtection),
         std::sync::Arc::new(DefaultTolerationSeconds),
         std::sync::Arc::new(Priority),
         std::sync::Arc::new(RbacEscalation),

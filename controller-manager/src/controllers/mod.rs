@@ -24,6 +24,7 @@ pub mod resourcequota;
 pub mod root_ca;
 pub mod serviceaccount;
 pub mod ttl_after_finished;
+pub mod volumeprotection;
 pub mod statefulset;
 
 use std::future::Future;
@@ -120,4 +121,6 @@ pub static REGISTRY: &[Registration] = &[
     Registration { name: "disruption", on_by_default: true, run: |ctx| Box::pin(disruption::run(ctx)) },
     Registration { name: "resourcequota", on_by_default: true, run: |ctx| Box::pin(resourcequota::run(ctx)) },
     Registration { name: "persistentvolume-binder", on_by_default: true, run: |ctx| Box::pin(persistentvolume::run(ctx)) },
+    Registration { name: "pvc-protection", on_by_default: true, run: |ctx| Box::pin(volumeprotection::pvc::run(ctx)) },
+    Registration { name: "pv-protection", on_by_default: true, run: |ctx| Box::pin(volumeprotection::pv::run(ctx)) },
 ];

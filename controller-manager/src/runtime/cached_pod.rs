@@ -30,14 +30,16 @@
 //! containers and init containers (name, ports, resources, restartPolicy),
 //! `hostname`, `subdomain`, `restartPolicy`, `activeDeadlineSeconds`,
 //! `tolerations` (taint eviction), `overhead` (quota), `priority`, the
-//! required node affinity (DaemonSet pods' target node); status
+//! required node affinity (DaemonSet pods' target node), the volumes that
+//! name a claim (`persistentVolumeClaim` with its `claimName`, or
+//! `ephemeral` without its template: PVC protection); status
 //! `phase`, conditions (type, status, lastTransitionTime; no controller
 //! reads a pod condition's reason or message), container and init-container statuses (name,
 //! ready, restartCount, started, state and lastState with exit codes and
 //! reasons), `podIP(s)`, `hostIP`, `startTime`, `reason`.
 //!
 //! Dropped (only the kubelet, the scheduler or people read them): images,
-//! commands, env, mounts and volumes, probes, security contexts, other
+//! commands, env, mounts and all other volumes, probes, security contexts, other
 //! affinities, node selectors, DNS settings, service accounts, scheduling gates,
 //! container IDs, QoS class. No controller writes a cached pod back whole:
 //! pods are created from templates as full `k8s_openapi` pods, and cached
@@ -119,7 +121,42 @@ pub struct PodSpec {
     /// Only the required node affinity (DaemonSet pods are pinned to their
     /// node with it until scheduled); boxed, as most pods have none.
     pub affinity: Option<Box<Affinity>>,
+    /// Only the volumes that name a PersistentVolumeClaim (see [`Volume`]);
+    /// `None` when there are none, so most pods (whose only volume is the
+    /// service-account token) pay one pointer; boxed to keep that at 8 B.
+    #[allow(clippy::box_collection)] // one pointer inline: most pods have no claims
+    #[serde(deserialize_with = "claim_volumes")]
+    pub volumes: Option<Box<Vec<Volume>>>,
 }
+
+/// A pod volume that names a claim: `persistentVolumeClaim.claimName`, or a
+/// generic `ephemeral` volume, whose claim is `<pod>-<volume>` (the claim
+/// template is not kept).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Volume {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<EphemeralVolumeSource>,
+}
+
+impl Volume {
+    fn names_a_claim(&self) -> bool {
+        self.persistent_volume_claim.is_some() || self.ephemeral.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PersistentVolumeClaimVolumeSource {
+    pub claim_name: String,
+}
+
+/// Marks a generic ephemeral volume; its `volumeClaimTemplate` is skipped.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct EphemeralVolumeSource {}
 
 /// A toleration; key, operator and effect are [`Interned`] (every pod
 /// carries the `not-ready` and `unreachable` NoExecute tolerations that
@@ -241,6 +278,21 @@ fn exact_opt_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result
         v.shrink_to_fit();
     }
     Ok(v)
+}
+
+/// The claim-naming volumes of `spec.volumes` (others are decoded only
+/// to be dropped), at exact length; `None` if there are none.
+#[allow(clippy::box_collection)]
+fn claim_volumes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<Vec<Volume>>>, D::Error> {
+    Ok(keep_claim_volumes(Option::<Vec<Volume>>::deserialize(d)?))
+}
+
+#[allow(clippy::box_collection)]
+fn keep_claim_volumes(volumes: Option<Vec<Volume>>) -> Option<Box<Vec<Volume>>> {
+    let mut volumes = volumes?;
+    volumes.retain(Volume::names_a_claim);
+    volumes.shrink_to_fit();
+    (!volumes.is_empty()).then(|| Box::new(volumes))
 }
 
 /// `metadata` without `managedFields` and `selfLink`, skipped while
@@ -518,6 +570,15 @@ impl From<core::PodSpec> for PodSpec {
             affinity: s.affinity.and_then(|a| a.node_affinity).and_then(|n| n.required_during_scheduling_ignored_during_execution).map(|required| {
                 Box::new(Affinity { node_affinity: Some(NodeAffinity { required_during_scheduling_ignored_during_execution: Some(required) }) })
             }),
+            volumes: keep_claim_volumes(s.volumes.map(|l| {
+                l.into_iter()
+                    .map(|v| Volume {
+                        name: v.name,
+                        persistent_volume_claim: v.persistent_volume_claim.map(|c| PersistentVolumeClaimVolumeSource { claim_name: c.claim_name }),
+                        ephemeral: v.ephemeral.map(|_| EphemeralVolumeSource {}),
+                    })
+                    .collect()
+            })),
         }
     }
 }
@@ -710,6 +771,38 @@ mod tests {
     }
 
     #[test]
+    fn only_claim_volumes_are_kept() {
+        let decode = |volumes: serde_json::Value| -> Option<Box<Vec<Volume>>> {
+            let wire = json!({"metadata": {"name": "p"}, "spec": {"containers": [], "volumes": volumes}});
+            let pod: CachedPod = serde_json::from_value(wire.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let full: core::Pod = serde_json::from_value(wire).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(CachedPod::from(full).spec.and_then(|s| s.volumes), pod.spec.clone().and_then(|s| s.volumes), "conversion agrees");
+            pod.spec.and_then(|s| s.volumes)
+        };
+        let pvc = |name: &str, claim: &str| Volume {
+            name: name.into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: claim.into() }),
+            ephemeral: None,
+        };
+        let eph = |name: &str| Volume { name: name.into(), persistent_volume_claim: None, ephemeral: Some(EphemeralVolumeSource {}) };
+        let cases = [
+            (json!(null), None),
+            (json!([{"name": "token", "projected": {"sources": []}}, {"name": "cfg", "configMap": {"name": "c"}}]), None),
+            (
+                json!([
+                    {"name": "token", "projected": {"sources": []}},
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "data-0", "readOnly": true}},
+                    {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}
+                ]),
+                Some(Box::new(vec![pvc("data", "data-0"), eph("scratch")])),
+            ),
+        ];
+        for (volumes, want) in cases {
+            assert_eq!(decode(volumes.clone()), want, "{volumes}");
+        }
+    }
+
+    #[test]
     fn terminated_states_keep_exit_codes_and_reasons() {
         let pod: CachedPod = serde_json::from_value(json!({
             "metadata": {"name": "p"},
@@ -756,7 +849,8 @@ mod tests {
     fn inline_sizes_stay_small() {
         use std::mem::size_of;
         let sizes = [
-            ("CachedPod", size_of::<CachedPod>(), 800),
+            // 808: + 8 B for the boxed claim volumes (PVC protection).
+            ("CachedPod", size_of::<CachedPod>(), 808),
             ("Container", size_of::<Container>(), 120),
             ("ContainerStatus", size_of::<ContainerStatus>(), 112),
             ("PodCondition", size_of::<PodCondition>(), 72),

@@ -194,10 +194,13 @@ pub enum VolumeAction {
     Delete,
 }
 
+///
+/// A volume whose claim is gone is first marked `Released` (upstream
+/// `syncVolume`; pv-protection only lets a volume go once it is not
+/// `Bound`), then reclaimed: the Delete policy deletes it, unless it is
+/// already being deleted.
 pub fn volume_action(pv: &PersistentVolume, claim_uid: Option<&str>) -> VolumeAction {
-    if pv.metadata.deletion_timestamp.is_some() {
-        return VolumeAction::Nothing;
-    }
+    let deleting = pv.metadata.deletion_timestamp.is_some();
     let phase = pv.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
     let Some(r) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else {
         return if phase == "Available" { VolumeAction::Nothing } else { VolumeAction::SetPhase("Available") };
@@ -217,10 +220,12 @@ pub fn volume_action(pv: &PersistentVolume, claim_uid: Option<&str>) -> VolumeAc
         // Pre-bound to a claim that does not exist (yet).
         return if phase == "Available" { VolumeAction::Nothing } else { VolumeAction::SetPhase("Available") };
     }
+    if phase != "Released" && phase != "Failed" {
+        return VolumeAction::SetPhase("Released");
+    }
     match pv.spec.as_ref().and_then(|s| s.persistent_volume_reclaim_policy.as_deref()).unwrap_or("Retain") {
-        "Delete" => VolumeAction::Delete,
-        _ if phase == "Released" || phase == "Failed" => VolumeAction::Nothing,
-        _ => VolumeAction::SetPhase("Released"),
+        "Delete" if !deleting => VolumeAction::Delete,
+        _ => VolumeAction::Nothing,
     }
 }
 
@@ -307,6 +312,19 @@ mod tests {
         assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Available", "Retain"), Some("c-uid")), VolumeAction::SetPhase("Bound"));
         assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Bound", "Retain"), None), VolumeAction::SetPhase("Released"));
         assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Released", "Retain"), None), VolumeAction::Nothing);
-        assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref), "Bound", "Delete"), Some("other-uid")), VolumeAction::Delete);
+        // Claim gone (or replaced): Released first, then the Delete policy deletes.
+        assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Bound", "Delete"), Some("other-uid")), VolumeAction::SetPhase("Released"));
+        assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Released", "Delete"), Some("other-uid")), VolumeAction::Delete);
+        assert_eq!(volume_action(&pv("a", "", "1Gi", Some(bound_ref.clone()), "Failed", "Delete"), None), VolumeAction::Delete);
+        // Already being deleted (held by pv-protection): marked Released so
+        // it can go, never deleted again; while its claim lives it stays Bound.
+        let deleting = |phase: &str| {
+            let mut v = (*pv("a", "", "1Gi", Some(bound_ref.clone()), phase, "Delete")).clone();
+            v.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+            v
+        };
+        assert_eq!(volume_action(&deleting("Bound"), None), VolumeAction::SetPhase("Released"));
+        assert_eq!(volume_action(&deleting("Released"), None), VolumeAction::Nothing);
+        assert_eq!(volume_action(&deleting("Bound"), Some("c-uid")), VolumeAction::Nothing);
     }
 }
