@@ -15,7 +15,17 @@
 pub mod pv;
 pub mod pvc;
 
+use std::fmt::Debug;
+use std::time::Duration;
+
+use anyhow::Context;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::PostParams;
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::runtime::{owner, SyncResult};
 
 /// Upstream `volumeutil.PVCProtectionFinalizer`.
 pub const PVC_PROTECTION_FINALIZER: &str = "kubernetes.io/pvc-protection";
@@ -51,6 +61,12 @@ pub fn needs_finalizer(meta: &ObjectMeta, finalizer: &str) -> bool {
     meta.deletion_timestamp.is_none() && !has_finalizer(meta, finalizer)
 }
 
+/// Whether an event about an object is worth a sync: it needs the
+/// finalizer, or it may be ready to lose it.
+pub fn wants_sync(meta: &ObjectMeta, finalizer: &str) -> bool {
+    needs_finalizer(meta, finalizer) || is_deletion_candidate(meta, finalizer)
+}
+
 /// Upstream's order of checks: a deletion candidate is released when
 /// `in_use()` says no; otherwise a live object gets the finalizer.
 /// `in_use` is only asked about deletion candidates.
@@ -74,6 +90,36 @@ pub fn apply(meta: &mut ObjectMeta, finalizer: &str, decision: Decision) {
             }
         }
         Decision::Nothing | Decision::InUse => {}
+    }
+}
+
+/// Carry out `decision` for `object` (called `name`, `what` in logs): a PUT
+/// of the cached object with only the finalizer list changed. A conflict
+/// re-queues the key (a newer object is on its way through the informer);
+/// an object already gone needs nothing.
+pub async fn settle<K>(api: Api<K>, object: &K, name: &str, finalizer: &str, decision: Decision, what: &str) -> SyncResult
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+{
+    match decision {
+        Decision::Nothing => Ok(None),
+        Decision::InUse => {
+            tracing::debug!(what, name, "keeping the protection finalizer: still in use");
+            Ok(None)
+        }
+        Decision::AddFinalizer | Decision::RemoveFinalizer => {
+            let mut updated = object.clone();
+            apply(updated.meta_mut(), finalizer, decision);
+            match api.replace(name, &PostParams::default(), &updated).await {
+                Ok(_) => {
+                    tracing::info!(what, name, ?decision, "updated protection finalizer");
+                    Ok(None)
+                }
+                Err(err) if owner::is_not_found(&err) => Ok(None),
+                Err(err) if owner::is_conflict(&err) => Ok(Some(Duration::from_millis(100))),
+                Err(err) => Err(err).with_context(|| format!("{decision:?} on {what} {name}")),
+            }
+        }
     }
 }
 

@@ -3,16 +3,12 @@
 //! `kubernetes.io/pv-protection` while its `status.phase` is `Bound` (the
 //! binder marks it `Released` once its claim is gone).
 
-use std::time::Duration;
-
-use anyhow::Context;
 use k8s_openapi::api::core::v1::PersistentVolume;
-use kube::api::PostParams;
 use kube::Api;
 
-use super::{apply, decide, is_deletion_candidate, needs_finalizer, Decision, PV_PROTECTION_FINALIZER};
+use super::{decide, settle, wants_sync, Decision, PV_PROTECTION_FINALIZER};
 use crate::controllers::Ctx;
-use crate::runtime::{owner, run_workers, Change, SyncResult, WorkQueue};
+use crate::runtime::{run_workers, Change, SyncResult, WorkQueue};
 
 const NAME: &str = "pv-protection";
 
@@ -25,34 +21,9 @@ pub fn decide_volume(pv: &PersistentVolume) -> Decision {
     decide(&pv.metadata, PV_PROTECTION_FINALIZER, || is_bound(pv))
 }
 
-fn wants_sync(pv: &PersistentVolume) -> bool {
-    needs_finalizer(&pv.metadata, PV_PROTECTION_FINALIZER) || is_deletion_candidate(&pv.metadata, PV_PROTECTION_FINALIZER)
-}
-
 async fn sync(client: kube::Client, volumes: crate::runtime::Informer<PersistentVolume>, name: String) -> SyncResult {
     let Some(pv) = volumes.get("", &name) else { return Ok(None) };
-    let decision = decide_volume(&pv);
-    match decision {
-        Decision::Nothing => Ok(None),
-        Decision::InUse => {
-            tracing::debug!(volume = %name, "keeping volume: it is bound");
-            Ok(None)
-        }
-        Decision::AddFinalizer | Decision::RemoveFinalizer => {
-            let mut updated = (*pv).clone();
-            apply(&mut updated.metadata, PV_PROTECTION_FINALIZER, decision);
-            let api: Api<PersistentVolume> = Api::all(client);
-            match api.replace(&name, &PostParams::default(), &updated).await {
-                Ok(_) => {
-                    tracing::info!(volume = %name, ?decision, "updated volume protection finalizer");
-                    Ok(None)
-                }
-                Err(err) if owner::is_not_found(&err) => Ok(None),
-                Err(err) if owner::is_conflict(&err) => Ok(Some(Duration::from_millis(100))),
-                Err(err) => Err(err).with_context(|| format!("{decision:?} on volume {name}")),
-            }
-        }
-    }
+    settle(Api::<PersistentVolume>::all(client), &*pv, &name, PV_PROTECTION_FINALIZER, decide_volume(&pv), "volume").await
 }
 
 pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
@@ -62,7 +33,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
         let q = queue.clone();
         move |c| {
             if let Change::Applied { new, .. } = c {
-                if wants_sync(new) {
+                if wants_sync(&new.metadata, PV_PROTECTION_FINALIZER) {
                     q.add(new.metadata.name.clone().unwrap_or_default());
                 }
             }

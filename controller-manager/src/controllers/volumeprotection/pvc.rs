@@ -23,14 +23,13 @@
 //! pod's claims.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use kube::Api;
 
-use super::{apply, decide, is_deletion_candidate, needs_finalizer, Decision, PVC_PROTECTION_FINALIZER};
+use super::{decide, settle, wants_sync, Decision, PVC_PROTECTION_FINALIZER};
 use crate::controllers::Ctx;
 use crate::runtime::{owner, run_workers, CachedPod, Change, ObjectKey, SyncResult, WorkQueue};
 
@@ -119,11 +118,6 @@ pub fn claims_to_recheck(pod: &CachedPod, deleted: bool) -> Vec<String> {
     claim_names(pod)
 }
 
-/// Whether a claim event is worth a sync (upstream `pvcAddedUpdated`).
-fn wants_sync(claim: &PersistentVolumeClaim) -> bool {
-    needs_finalizer(&claim.metadata, PVC_PROTECTION_FINALIZER) || is_deletion_candidate(&claim.metadata, PVC_PROTECTION_FINALIZER)
-}
-
 struct State {
     client: kube::Client,
     claims: crate::runtime::Informer<PersistentVolumeClaim>,
@@ -141,28 +135,8 @@ impl State {
             let live = pods.list(&ListParams::default()).await.with_context(|| format!("listing pods in {}", key.namespace))?;
             decision = decide_claim(&claim, live.items.iter());
         }
-        match decision {
-            Decision::Nothing => Ok(None),
-            Decision::InUse => {
-                tracing::debug!(claim = %key, "keeping claim: a pod uses it");
-                Ok(None)
-            }
-            Decision::AddFinalizer | Decision::RemoveFinalizer => {
-                let mut updated = (*claim).clone();
-                apply(&mut updated.metadata, PVC_PROTECTION_FINALIZER, decision);
-                let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &key.namespace);
-                match api.replace(&key.name, &PostParams::default(), &updated).await {
-                    Ok(_) => {
-                        tracing::info!(claim = %key, ?decision, "updated claim protection finalizer");
-                        Ok(None)
-                    }
-                    Err(err) if owner::is_not_found(&err) => Ok(None),
-                    // A newer claim is on its way through the informer.
-                    Err(err) if owner::is_conflict(&err) => Ok(Some(Duration::from_millis(100))),
-                    Err(err) => Err(err).with_context(|| format!("{decision:?} on claim {key}")),
-                }
-            }
-        }
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &key.namespace);
+        settle(api, &*claim, &key.name, PVC_PROTECTION_FINALIZER, decision, "claim").await
     }
 }
 
@@ -177,7 +151,7 @@ pub async fn run(ctx: Ctx) -> anyhow::Result<()> {
         let q = queue.clone();
         move |c| {
             if let Change::Applied { new, .. } = c {
-                if wants_sync(new) {
+                if wants_sync(&new.metadata, PVC_PROTECTION_FINALIZER) {
                     q.add(ObjectKey::of(&**new));
                 }
             }
